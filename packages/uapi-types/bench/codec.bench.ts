@@ -211,7 +211,8 @@ function run(struct: 'iommu_ioas_map' | 'iommu_hwpt_alloc'): void {
   const buf = new Uint8Array(64);
   const view = new DataView(buf.buffer);
   codec.encode(values[3], buf);
-  const ignoreValue = (f: (t: never) => unknown): Fn => ((_v: unknown, t: unknown) => f(t as never)) as Fn;
+  const ignoreValue = (f: (t: never) => unknown): Fn =>
+    ((_v: unknown, t: unknown) => f(t as never)) as Fn;
   process.stdout.write(`  ${struct} `);
   const medians = timeInterleaved([
     makeCase(codec.encode as Fn, values, buf),
@@ -219,7 +220,11 @@ function run(struct: 'iommu_ioas_map' | 'iommu_hwpt_alloc'): void {
     makeCase((isMap ? handReadyView.encodeMap : handReadyView.encodeAlloc) as Fn, values, view),
     makeCase(ignoreValue(codec.decode), values, buf),
     makeCase(ignoreValue(isMap ? handPerCall.decodeMap : handPerCall.decodeAlloc), values, buf),
-    makeCase(ignoreValue(isMap ? handReadyView.decodeMap : handReadyView.decodeAlloc), values, view),
+    makeCase(
+      ignoreValue(isMap ? handReadyView.decodeMap : handReadyView.decodeAlloc),
+      values,
+      view,
+    ),
   ]);
   process.stdout.write(' done\n');
   const [oe, pe, ve, od, pd, vd] = medians as [number, number, number, number, number, number];
@@ -234,7 +239,9 @@ run('iommu_hwpt_alloc');
 const f = (n: number) => n.toFixed(1).padStart(8);
 const r = (a: number, b: number) => `${(a / b).toFixed(2)}x`.padStart(8);
 console.log('');
-console.log(`${'struct'.padEnd(18)}${'op'.padEnd(9)}${'ours'.padStart(8)}${'hand/call'.padStart(11)}${'ratio'.padStart(8)}${'hand/view'.padStart(11)}${'ratio'.padStart(8)}`);
+console.log(
+  `${'struct'.padEnd(18)}${'op'.padEnd(9)}${'ours'.padStart(8)}${'hand/call'.padStart(11)}${'ratio'.padStart(8)}${'hand/view'.padStart(11)}${'ratio'.padStart(8)}`,
+);
 for (const row of rows) {
   console.log(
     `${row.struct.padEnd(18)}${row.op.padEnd(9)}${f(row.ours)}${f(row.perCall).padStart(11)}${r(row.ours, row.perCall)}${f(row.readyView).padStart(11)}${r(row.ours, row.readyView)}`,
@@ -251,7 +258,8 @@ for (const struct of ['iommu_ioas_map', 'iommu_hwpt_alloc']) {
   results[`${struct}_encode_decode_ns`] = round(e.ours + d.ours);
   results[`${struct}_ref_dataview_per_call_encode_decode_ns`] = round(e.perCall + d.perCall);
   results[`${struct}_ref_ready_dataview_encode_decode_ns`] = round(e.readyView + d.readyView);
-  results[`${struct}_ratio_vs_ready_dataview`] = Math.round(((e.ours + d.ours) / (e.readyView + d.readyView)) * 100) / 100;
+  results[`${struct}_ratio_vs_ready_dataview`] =
+    Math.round(((e.ours + d.ours) / (e.readyView + d.readyView)) * 100) / 100;
   console.log(
     `${struct}: encode+decode ${round(e.ours + d.ours)} ns (target < 100); ` +
       `${results[`${struct}_ratio_vs_ready_dataview`]}x the unchecked ready-DataView version (target <= 1.5x), ` +

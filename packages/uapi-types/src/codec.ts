@@ -73,7 +73,8 @@ function toSmall(value: unknown, path: string, min: number, max: number, cType: 
   if (typeof value !== 'number') {
     throw new TypeError(`${path}: expected a number for ${cType}, got ${describe(value)}`);
   }
-  if (!Number.isInteger(value)) throw new RangeError(`${path}: ${value} is not an integer (${cType})`);
+  if (!Number.isInteger(value))
+    throw new RangeError(`${path}: ${value} is not an integer (${cType})`);
   if (value < min || value > max) {
     throw new RangeError(`${path}: ${value} does not fit in ${cType} (${min}..${max})`);
   }
@@ -115,7 +116,9 @@ export function toU64(value: unknown, path: string): bigint {
   if (!Number.isInteger(value)) throw new RangeError(`${path}: ${value} is not an integer (u64)`);
   if (value < 0) throw new RangeError(`${path}: ${value} does not fit in a u64 (0..${U64_MAX}n)`);
   if (!Number.isSafeInteger(value)) {
-    throw new RangeError(`${path}: ${value} is above 2^53 and not exact as a number; pass a bigint`);
+    throw new RangeError(
+      `${path}: ${value} is above 2^53 and not exact as a number; pass a bigint`,
+    );
   }
   return BigInt(value);
 }
@@ -161,5 +164,7 @@ function toExactU32(value: unknown, path: string): number {
 }
 
 function toExactU64(value: unknown, path: string): bigint {
-  return typeof value === 'bigint' && BigInt.asUintN(64, value) === value ? value : toU64(value, path);
+  return typeof value === 'bigint' && BigInt.asUintN(64, value) === value
+    ? value
+    : toU64(value, path);
 }

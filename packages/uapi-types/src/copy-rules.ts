@@ -12,10 +12,7 @@
  * read only the fields they use (plus `pasid` when its flag is set) and ignore
  * any trailing bytes.
  */
-import {
-  VFIO_DEVICE_ATTACH_PASID,
-  VFIO_DEVICE_DETACH_PASID,
-} from './constants/vfio.js';
+import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_DETACH_PASID } from './constants/vfio.js';
 import { E2BIG, EFAULT, EINVAL, EOPNOTSUPP } from './errno.js';
 import type { IoctlInfo } from './ioctls.js';
 import { structs } from './structs.js';
@@ -99,7 +96,10 @@ export function copyStructFromUser(
   if (userSize > kernelSize) {
     const at = firstNonZero(memory, kernelSize, userSize - kernelSize);
     if (at === undefined) {
-      return fail(EFAULT, `${what}: bytes ${kernelSize}..${userSize - 1} of the argument cannot be read`);
+      return fail(
+        EFAULT,
+        `${what}: bytes ${kernelSize}..${userSize - 1} of the argument cannot be read`,
+      );
     }
     if (at >= 0) {
       return fail(
@@ -109,19 +109,21 @@ export function copyStructFromUser(
     }
   }
   const n = Math.min(userSize, kernelSize);
-  if (!memory.read(0, n, kernel, 0)) return fail(EFAULT, `${what}: the first ${n} bytes of the argument cannot be read`);
+  if (!memory.read(0, n, kernel, 0))
+    return fail(EFAULT, `${what}: the first ${n} bytes of the argument cannot be read`);
   return undefined;
 }
 
 function readU32(memory: UserMemory, offset: number): number | undefined {
   const b = new Uint8Array(4);
   if (!memory.read(offset, 4, b, 0)) return undefined;
-  return (b[0]! | (b[1]! << 8) | (b[2]! << 16) | (b[3]! << 24)) >>> 0;
+  return new DataView(b.buffer).getUint32(0, true);
 }
 
 function copyIommufd(ioctl: IoctlInfo, memory: UserMemory): CopyInResult {
   const size = readU32(memory, 0);
-  if (size === undefined) return fail(EFAULT, `${ioctl.name}: the size field of the argument cannot be read`);
+  if (size === undefined)
+    return fail(EFAULT, `${ioctl.name}: the size field of the argument cannot be read`);
   if (size < ioctl.minSize) {
     return fail(
       EINVAL,
@@ -146,7 +148,11 @@ function copyVfioBind(ioctl: IoctlInfo, memory: UserMemory): CopyInResult {
   return failure ?? { ok: true, bytes, userSize: argsz };
 }
 
-function copyVfioPartial(ioctl: IoctlInfo, memory: UserMemory, options: CopyInOptions): CopyInResult {
+function copyVfioPartial(
+  ioctl: IoctlInfo,
+  memory: UserMemory,
+  options: CopyInOptions,
+): CopyInResult {
   const bytes = new Uint8Array(ioctl.size);
   const minsz = ioctl.minSize;
   if (!memory.read(0, minsz, bytes, 0)) {
@@ -155,10 +161,15 @@ function copyVfioPartial(ioctl: IoctlInfo, memory: UserMemory, options: CopyInOp
   const view = new DataView(bytes.buffer);
   const argsz = view.getUint32(0, true);
   const flags = view.getUint32(4, true);
-  if (argsz < minsz) return fail(EINVAL, `${ioctl.name}: argsz ${argsz} is below the minimum ${minsz}`);
-  const pasidFlag = ioctl.copyRule === 'vfio-attach' ? VFIO_DEVICE_ATTACH_PASID : VFIO_DEVICE_DETACH_PASID;
+  if (argsz < minsz)
+    return fail(EINVAL, `${ioctl.name}: argsz ${argsz} is below the minimum ${minsz}`);
+  const pasidFlag =
+    ioctl.copyRule === 'vfio-attach' ? VFIO_DEVICE_ATTACH_PASID : VFIO_DEVICE_DETACH_PASID;
   if ((flags & ~pasidFlag) !== 0) {
-    return fail(EINVAL, `${ioctl.name}: unknown flag bits 0x${((flags & ~pasidFlag) >>> 0).toString(16)}`);
+    return fail(
+      EINVAL,
+      `${ioctl.name}: unknown flag bits 0x${((flags & ~pasidFlag) >>> 0).toString(16)}`,
+    );
   }
   if (flags & pasidFlag) {
     if (options.pasidSupported === false) {
@@ -167,7 +178,10 @@ function copyVfioPartial(ioctl: IoctlInfo, memory: UserMemory, options: CopyInOp
     const extension = ioctl.flagExtensions[0];
     const xend = extension?.minSize ?? ioctl.size;
     if (argsz < xend) {
-      return fail(EINVAL, `${ioctl.name}: argsz ${argsz} is below ${xend}, needed with the PASID flag`);
+      return fail(
+        EINVAL,
+        `${ioctl.name}: argsz ${argsz} is below ${xend}, needed with the PASID flag`,
+      );
     }
     if (!memory.read(minsz, xend - minsz, bytes, minsz)) {
       return fail(EFAULT, `${ioctl.name}: the pasid field cannot be read`);

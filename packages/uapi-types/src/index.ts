@@ -19,12 +19,28 @@ export {
   copyIoctlArgOut,
   copyStructFromUser,
 } from './copy-rules.js';
-export { type EnumInfo, enumValueName, enums, flagNames } from './enums.js';
+export { type EnumInfo, enums, enumValueName, flagNames } from './enums.js';
 export * from './errno.js';
 export type * from './generated/codecs.js';
-export { _IO, _IOC, _IOC_DIR, _IOC_NONE, _IOC_NR, _IOC_READ, _IOC_SIZE, _IOC_TYPE, _IOC_WRITE } from './ioc.js';
+export {
+  _IO,
+  _IOC,
+  _IOC_DIR,
+  _IOC_NONE,
+  _IOC_NR,
+  _IOC_READ,
+  _IOC_SIZE,
+  _IOC_TYPE,
+  _IOC_WRITE,
+} from './ioc.js';
 export * from './ioctls.js';
-export type { FieldInfo, LaidOutField, LaidOutMember, LaidOutUnion, StructLayout } from './layout.js';
+export type {
+  FieldInfo,
+  LaidOutField,
+  LaidOutMember,
+  LaidOutUnion,
+  StructLayout,
+} from './layout.js';
 export { layoutStruct } from './layout.js';
 export {
   faultRecord,

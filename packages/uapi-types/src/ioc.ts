@@ -19,7 +19,9 @@ const DIR_SHIFT = 30;
 
 /** `_IOC(dir, type, nr, size)`: a request number, as an unsigned 32-bit value. */
 export function _IOC(dir: number, type: number, nr: number, size: number): number {
-  return ((dir << DIR_SHIFT) | (size << SIZE_SHIFT) | (type << TYPE_SHIFT) | (nr << NR_SHIFT)) >>> 0;
+  return (
+    ((dir << DIR_SHIFT) | (size << SIZE_SHIFT) | (type << TYPE_SHIFT) | (nr << NR_SHIFT)) >>> 0
+  );
 }
 
 /** `_IO(type, nr)`: a request with no size or direction bits, as iommufd uses. */

@@ -114,7 +114,9 @@ interface Definition {
 }
 
 function endOf(struct: StructName, field: string): number {
-  const info = (structs[struct].fields as Readonly<Record<string, { offset: number; size: number }>>)[field];
+  const info = (
+    structs[struct].fields as Readonly<Record<string, { offset: number; size: number }>>
+  )[field];
   if (info === undefined) throw new Error(`${struct} has no field ${field}`);
   return info.offset + info.size;
 }
@@ -278,7 +280,9 @@ const definitions = {
     minSizeField: 'out_devid',
     doc: 'Bind a VFIO device cdev to an iommufd.',
     copyRule: 'vfio-bind',
-    flagExtensions: [['VFIO_DEVICE_BIND_FLAG_TOKEN', VFIO_DEVICE_BIND_FLAG_TOKEN, 'token_uuid_ptr']],
+    flagExtensions: [
+      ['VFIO_DEVICE_BIND_FLAG_TOKEN', VFIO_DEVICE_BIND_FLAG_TOKEN, 'token_uuid_ptr'],
+    ],
   },
   VFIO_DEVICE_ATTACH_IOMMUFD_PT: {
     request: VFIO_DEVICE_ATTACH_IOMMUFD_PT,

@@ -100,15 +100,42 @@ function placeField(member: NamedMember, offset: number, prefix: string): LaidOu
   const path = prefix + member.name;
   const type = member.type;
   if (type.kind === 'scalar') {
-    return { kind: 'field', name: member.name, path, offset, size: type.size, align: type.align, type, children: [] };
+    return {
+      kind: 'field',
+      name: member.name,
+      path,
+      offset,
+      size: type.size,
+      align: type.align,
+      type,
+      children: [],
+    };
   }
   if (type.kind === 'array') {
     const size = type.element.size * type.count;
-    return { kind: 'field', name: member.name, path, offset, size, align: type.element.align, type, children: [] };
+    return {
+      kind: 'field',
+      name: member.name,
+      path,
+      offset,
+      size,
+      align: type.element.align,
+      type,
+      children: [],
+    };
   }
   const inner = placeSequence(type.members, offset, `${path}.`);
   const size = alignUp(inner.end - offset, inner.align);
-  return { kind: 'field', name: member.name, path, offset, size, align: inner.align, type, children: inner.members };
+  return {
+    kind: 'field',
+    name: member.name,
+    path,
+    offset,
+    size,
+    align: inner.align,
+    type,
+    children: inner.members,
+  };
 }
 
 function collectFields(members: readonly LaidOutMember[], into: Record<string, FieldInfo>): void {
@@ -119,7 +146,12 @@ function collectFields(members: readonly LaidOutMember[], into: Record<string, F
     }
     const type = member.type;
     if (type.kind === 'scalar') {
-      into[member.path] = Object.freeze({ offset: member.offset, size: member.size, type: type.scalar, cType: type.cType });
+      into[member.path] = Object.freeze({
+        offset: member.offset,
+        size: member.size,
+        type: type.scalar,
+        cType: type.cType,
+      });
     } else if (type.kind === 'array') {
       into[member.path] = Object.freeze({
         offset: member.offset,
@@ -129,7 +161,12 @@ function collectFields(members: readonly LaidOutMember[], into: Record<string, F
         count: type.count,
       });
     } else {
-      into[member.path] = Object.freeze({ offset: member.offset, size: member.size, type: 'struct', cType: 'struct' });
+      into[member.path] = Object.freeze({
+        offset: member.offset,
+        size: member.size,
+        type: 'struct',
+        cType: 'struct',
+      });
       collectFields(member.children, into);
     }
   }

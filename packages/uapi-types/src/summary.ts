@@ -29,10 +29,14 @@ export function formatUapiSummary(): string {
   lines.push('');
   lines.push(`  ${structNames.length} structs, byte-exact on Linux x86-64:`);
   for (const [header, count] of byHeader) lines.push(`    ${String(count).padStart(2)}  ${header}`);
-  lines.push(`  ${ioctlList.length} ioctl requests, ${enumList.length} enums with ${constants} constants, ${errnos.size} errno numbers`);
+  lines.push(
+    `  ${ioctlList.length} ioctl requests, ${enumList.length} enums with ${constants} constants, ${errnos.size} errno numbers`,
+  );
   lines.push('  integers are little-endian (x86-64 host order; __aligned_le64 on every host)');
   lines.push('');
-  lines.push(`  ${pad('ioctl', 32)}${pad('request', 9)}${pad('struct', 32)}${pad('min', 5)}size  copy rule`);
+  lines.push(
+    `  ${pad('ioctl', 32)}${pad('request', 9)}${pad('struct', 32)}${pad('min', 5)}size  copy rule`,
+  );
   for (const io of ioctlList) {
     const request = `0x${io.request.toString(16)}`;
     lines.push(

@@ -2,7 +2,14 @@
 // constant of both fixture files, and nothing the fixtures do not have.
 import { describe, expect, it } from 'vitest';
 import * as uapi from '../src/index.js';
-import { enums, ioctls, type LaidOutMember, layoutStruct, structNames, structs } from '../src/index.js';
+import {
+  enums,
+  ioctls,
+  type LaidOutMember,
+  layoutStruct,
+  structNames,
+  structs,
+} from '../src/index.js';
 import { abi, testAbi } from './fixtures.js';
 
 const exported = uapi as unknown as Record<string, unknown>;
@@ -34,14 +41,17 @@ describe('structs of iommufd-abi.json (iommufd.h and the VFIO cdev structs)', ()
     expect(ours.header).toBe(fixture.header.replace(/ \(excerpt.*$/, ''));
   });
 
-  it.each(names)('%s: every field has the offset and size gcc gave it, and no field is extra', (name) => {
-    const fixture = abi.structs[name]!;
-    const ours = structTable[name]!.fields as Record<string, uapi.FieldInfo>;
-    for (const f of fixture.flat_fields) {
-      expect(ours[f.path], `${name}.${f.path}`).toMatchObject({ offset: f.offset, size: f.size });
-    }
-    expect(Object.keys(ours).sort()).toEqual(fixture.flat_fields.map((f) => f.path).sort());
-  });
+  it.each(names)(
+    '%s: every field has the offset and size gcc gave it, and no field is extra',
+    (name) => {
+      const fixture = abi.structs[name]!;
+      const ours = structTable[name]!.fields as Record<string, uapi.FieldInfo>;
+      for (const f of fixture.flat_fields) {
+        expect(ours[f.path], `${name}.${f.path}`).toMatchObject({ offset: f.offset, size: f.size });
+      }
+      expect(Object.keys(ours).sort()).toEqual(fixture.flat_fields.map((f) => f.path).sort());
+    },
+  );
 
   it.each(names)('%s: field types and anonymous unions match the declaration', (name) => {
     const fixture = abi.structs[name]!;
@@ -49,8 +59,12 @@ describe('structs of iommufd-abi.json (iommufd.h and the VFIO cdev structs)', ()
     const fields = ours.fields as Record<string, uapi.FieldInfo>;
     for (const f of fixture.fields) {
       if (f.kind === 'union') {
-        expect(unionsOf(layoutStruct(ours.schema).members)).toContainEqual({ offset: f.offset, size: f.size });
-        for (const m of f.members ?? []) expect(fields[m.name]).toMatchObject({ offset: m.offset, size: m.size });
+        expect(unionsOf(layoutStruct(ours.schema).members)).toContainEqual({
+          offset: f.offset,
+          size: f.size,
+        });
+        for (const m of f.members ?? [])
+          expect(fields[m.name]).toMatchObject({ offset: m.offset, size: m.size });
       } else {
         expect(fields[f.name]?.cType, `${name}.${f.name}`).toBe(f.type);
       }
@@ -76,23 +90,32 @@ describe('structs of iommufd-test-abi.json (iommufd_test.h)', () => {
     expect(testAbi.structs).toHaveLength(7);
   });
 
-  it.each(testAbi.structs.map((s) => [s.name, s] as const))('%s: layout matches, nested payloads by dotted path', (name, fixture) => {
-    const ours = structTable[name];
-    expect(ours).toBeDefined();
-    expect(ours!.sizeof).toBe(fixture.sizeof);
-    expect(ours!.alignof).toBe(fixture.alignof);
-    const fields = ours!.fields as Record<string, uapi.FieldInfo>;
-    const named = fixture.fields.filter((f) => f.kind !== 'union');
-    for (const f of named) {
-      expect(fields[f.name], `${name}.${f.name}`).toMatchObject({ offset: f.offset, size: f.size });
-      if (f.kind === 'struct') expect(fields[f.name]?.type).toBe('struct');
-      else expect(fields[f.name]?.cType).toBe(f.type);
-    }
-    expect(Object.keys(fields).sort()).toEqual(named.map((f) => f.name).sort());
-    for (const u of fixture.fields.filter((f) => f.kind === 'union')) {
-      expect(unionsOf(layoutStruct(ours!.schema).members)).toContainEqual({ offset: u.offset, size: u.size });
-    }
-  });
+  it.each(testAbi.structs.map((s) => [s.name, s] as const))(
+    '%s: layout matches, nested payloads by dotted path',
+    (name, fixture) => {
+      const ours = structTable[name];
+      expect(ours).toBeDefined();
+      expect(ours!.sizeof).toBe(fixture.sizeof);
+      expect(ours!.alignof).toBe(fixture.alignof);
+      const fields = ours!.fields as Record<string, uapi.FieldInfo>;
+      const named = fixture.fields.filter((f) => f.kind !== 'union');
+      for (const f of named) {
+        expect(fields[f.name], `${name}.${f.name}`).toMatchObject({
+          offset: f.offset,
+          size: f.size,
+        });
+        if (f.kind === 'struct') expect(fields[f.name]?.type).toBe('struct');
+        else expect(fields[f.name]?.cType).toBe(f.type);
+      }
+      expect(Object.keys(fields).sort()).toEqual(named.map((f) => f.name).sort());
+      for (const u of fixture.fields.filter((f) => f.kind === 'union')) {
+        expect(unionsOf(layoutStruct(ours!.schema).members)).toContainEqual({
+          offset: u.offset,
+          size: u.size,
+        });
+      }
+    },
+  );
 
   it('the envelope ends `last` at the kernel minimum of IOMMU_TEST_CMD', () => {
     const cmd = testAbi.structs.find((s) => s.name === 'iommu_test_cmd')!;
@@ -106,14 +129,18 @@ describe('structs of iommufd-test-abi.json (iommufd_test.h)', () => {
       expect(exported[op.op], op.op).toBe(op.value);
       const fields = structs.iommu_test_cmd.fields as Record<string, uapi.FieldInfo>;
       expect(fields[op.payload_member], op.payload_member).toBeDefined();
-      for (const f of [...op.inputs, ...op.outputs_written_back]) expect(fields[f], f).toBeDefined();
+      for (const f of [...op.inputs, ...op.outputs_written_back])
+        expect(fields[f], f).toBeDefined();
     }
   });
 });
 
 describe('the struct table', () => {
   it('has exactly the 45 structs of the fixtures', () => {
-    const fixtureNames = [...Object.keys(abi.structs), ...testAbi.structs.map((s) => s.name)].sort();
+    const fixtureNames = [
+      ...Object.keys(abi.structs),
+      ...testAbi.structs.map((s) => s.name),
+    ].sort();
     expect([...structNames].sort()).toEqual(fixtureNames);
     expect(Object.keys(structs).sort()).toEqual(fixtureNames);
   });
@@ -184,7 +211,8 @@ describe('constants', () => {
   it('the enum table holds nothing that the fixtures do not have', () => {
     const known = new Map(all.map((c) => [c.name, c.value]));
     for (const e of Object.values(enums)) {
-      for (const [name, value] of Object.entries(e.constants)) expect(known.get(name), name).toBe(value);
+      for (const [name, value] of Object.entries(e.constants))
+        expect(known.get(name), name).toBe(value);
     }
   });
 });

@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type FieldInfo,
   type LaidOutMember,
   layoutStruct,
   type StructDescriptor,
@@ -12,7 +13,14 @@ import {
 } from '../src/index.js';
 import { abi, testAbi } from './fixtures.js';
 
-type Codec = StructDescriptor<Record<string, unknown>>;
+/** Any struct's codec, seen through plain objects. */
+interface Codec {
+  readonly sizeof: number;
+  readonly fields: Readonly<Record<string, FieldInfo>>;
+  readonly schema: StructDescriptor<unknown>['schema'];
+  encode(value: object, bytes?: Uint8Array, offset?: number): Uint8Array;
+  decode(bytes: Uint8Array, offset?: number): Record<string, unknown>;
+}
 const table = structs as unknown as Record<string, Codec>;
 const fcParams = { numRuns: 200 };
 
@@ -51,7 +59,10 @@ function fieldArbitrary(field: Extract<LaidOutMember, { kind: 'field' }>): fc.Ar
   const type = field.type;
   if (type.kind === 'scalar') return scalarArbitrary(type.scalar);
   if (type.kind === 'array') {
-    return fc.array(scalarArbitrary(type.element.scalar), { minLength: type.count, maxLength: type.count });
+    return fc.array(scalarArbitrary(type.element.scalar), {
+      minLength: type.count,
+      maxLength: type.count,
+    });
   }
   return valueArbitrary(field.children);
 }
@@ -135,13 +146,17 @@ describe.each([...structNames])('%s', (name: StructName) => {
 
 /** Every leaf of the fixtures with its gcc offset and size, by struct. */
 const fixtureLeaves: [string, { path: string; offset: number; size: number }[]][] = [
-  ...Object.entries(abi.structs).map(([name, s]) => [name, s.flat_fields] as [string, typeof s.flat_fields]),
+  ...Object.entries(abi.structs).map(
+    ([name, s]) => [name, s.flat_fields] as [string, typeof s.flat_fields],
+  ),
   ...testAbi.structs.map(
     (s) =>
-      [s.name, s.fields.filter((f) => f.kind === 'scalar').map((f) => ({ path: f.name, offset: f.offset, size: f.size }))] as [
-        string,
-        { path: string; offset: number; size: number }[],
-      ],
+      [
+        s.name,
+        s.fields
+          .filter((f) => f.kind === 'scalar')
+          .map((f) => ({ path: f.name, offset: f.offset, size: f.size })),
+      ] as [string, { path: string; offset: number; size: number }[]],
   ),
 ];
 
@@ -157,7 +172,12 @@ function getPath(object: unknown, path: string): unknown {
 }
 
 function allOnes(field: { type: string; count?: number }): unknown {
-  const one = field.type === 's32' ? -1 : ['u8', 'u16', 'u32'].includes(field.type) ? 2 ** (8 * sizeOf(field.type)) - 1 : U64_MAX;
+  const one =
+    field.type === 's32'
+      ? -1
+      : ['u8', 'u16', 'u32'].includes(field.type)
+        ? 2 ** (8 * sizeOf(field.type)) - 1
+        : U64_MAX;
   return field.count === undefined ? one : Array.from({ length: field.count }, () => one);
 }
 
@@ -177,27 +197,30 @@ describe('codecs against the fixtures offsets', () => {
     }
   });
 
-  it.each(fixtureLeaves)('%s: decoding reads each field little-endian at its offset', (name, leaves) => {
-    const codec = table[name]!;
-    const bytes = Uint8Array.from({ length: codec.sizeof }, (_, i) => (i * 29 + 7) & 0xff);
-    const decoded = codec.decode(bytes);
-    const fields = codec.fields as Record<string, { type: string; count?: number }>;
-    for (const leaf of leaves) {
-      const info = fields[leaf.path]!;
-      const width = info.count === undefined ? leaf.size : leaf.size / info.count;
-      const read = (at: number) => {
-        let v = 0n;
-        for (let i = width - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[at + i]!);
-        if (info.type === 's32') return Number(BigInt.asIntN(32, v));
-        return width === 8 ? v : Number(v);
-      };
-      const expected =
-        info.count === undefined
-          ? read(leaf.offset)
-          : Array.from({ length: info.count }, (_, i) => read(leaf.offset + i * width));
-      expect(getPath(decoded, leaf.path), `${name}.${leaf.path}`).toEqual(expected);
-    }
-  });
+  it.each(fixtureLeaves)(
+    '%s: decoding reads each field little-endian at its offset',
+    (name, leaves) => {
+      const codec = table[name]!;
+      const bytes = Uint8Array.from({ length: codec.sizeof }, (_, i) => (i * 29 + 7) & 0xff);
+      const decoded = codec.decode(bytes);
+      const fields = codec.fields as Record<string, { type: string; count?: number }>;
+      for (const leaf of leaves) {
+        const info = fields[leaf.path]!;
+        const width = info.count === undefined ? leaf.size : leaf.size / info.count;
+        const read = (at: number) => {
+          let v = 0n;
+          for (let i = width - 1; i >= 0; i--) v = (v << 8n) | BigInt(bytes[at + i]!);
+          if (info.type === 's32') return Number(BigInt.asIntN(32, v));
+          return width === 8 ? v : Number(v);
+        };
+        const expected =
+          info.count === undefined
+            ? read(leaf.offset)
+            : Array.from({ length: info.count }, (_, i) => read(leaf.offset + i * width));
+        expect(getPath(decoded, leaf.path), `${name}.${leaf.path}`).toEqual(expected);
+      }
+    },
+  );
 });
 
 describe('values that do not fit', () => {
@@ -226,24 +249,43 @@ describe('values that do not fit', () => {
     expect(() => structs.iommu_option.encode({ op: 0x10000 })).toThrow(RangeError);
     expect(() => structs.iommu_ioas_map_file.encode({ fd: 2 ** 31 })).toThrow(RangeError);
     expect(() => structs.iommu_ioas_map_file.encode({ fd: -(2 ** 31) - 1 })).toThrow(RangeError);
-    expect(structs.iommu_hw_info.decode(structs.iommu_hw_info.encode({ out_max_pasid_log2: 255 })).out_max_pasid_log2).toBe(255);
-    expect(structs.iommu_option.decode(structs.iommu_option.encode({ op: 0xffff })).op).toBe(0xffff);
-    expect(structs.iommu_ioas_map_file.decode(structs.iommu_ioas_map_file.encode({ fd: -1 })).fd).toBe(-1);
+    expect(
+      structs.iommu_hw_info.decode(structs.iommu_hw_info.encode({ out_max_pasid_log2: 255 }))
+        .out_max_pasid_log2,
+    ).toBe(255);
+    expect(structs.iommu_option.decode(structs.iommu_option.encode({ op: 0xffff })).op).toBe(
+      0xffff,
+    );
+    expect(
+      structs.iommu_ioas_map_file.decode(structs.iommu_ioas_map_file.encode({ fd: -1 })).fd,
+    ).toBe(-1);
   });
 
   it('refuses arrays of the wrong shape and elements that do not fit', () => {
-    expect(() => structs.iommu_hw_info_arm_smmuv3.encode({ idr: [1, 2, 3, 4, 5, 6, 7] })).toThrow(RangeError);
+    expect(() => structs.iommu_hw_info_arm_smmuv3.encode({ idr: [1, 2, 3, 4, 5, 6, 7] })).toThrow(
+      RangeError,
+    );
     expect(() => structs.iommu_hw_info_arm_smmuv3.encode({ idr: [1, -2] })).toThrow('idr[1]');
     expect(() => structs.iommu_hwpt_arm_smmuv3.encode({ ste: [2n ** 64n] })).toThrow(RangeError);
-    expect(() => structs.iommu_hw_info_arm_smmuv3.encode({ idr: 5 as unknown as number[] })).toThrow(TypeError);
+    expect(() =>
+      structs.iommu_hw_info_arm_smmuv3.encode({ idr: 5 as unknown as number[] }),
+    ).toThrow(TypeError);
   });
 
   it('refuses values of the wrong kind with a TypeError', () => {
-    expect(() => structs.iommu_ioas_map.encode({ flags: '1' as unknown as number })).toThrow(TypeError);
-    expect(() => structs.iommu_ioas_map.encode({ iova: true as unknown as bigint })).toThrow(TypeError);
+    expect(() => structs.iommu_ioas_map.encode({ flags: '1' as unknown as number })).toThrow(
+      TypeError,
+    );
+    expect(() => structs.iommu_ioas_map.encode({ iova: true as unknown as bigint })).toThrow(
+      TypeError,
+    );
     expect(() => structs.iommu_ioas_map.encode(null as unknown as object)).toThrow(TypeError);
-    expect(() => structs.iommu_test_cmd.encode({ add_reserved: 3 as unknown as object })).toThrow(TypeError);
-    expect(() => structs.iommu_ioas_map.decode([1, 2, 3] as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => structs.iommu_test_cmd.encode({ add_reserved: 3 as unknown as object })).toThrow(
+      TypeError,
+    );
+    expect(() => structs.iommu_ioas_map.decode([1, 2, 3] as unknown as Uint8Array)).toThrow(
+      TypeError,
+    );
   });
 });
 
@@ -263,7 +305,9 @@ describe('padding', () => {
 
 describe('values that fit', () => {
   it('accepts an in-range bigint for a small field and a safe integer for a u64', () => {
-    const value = structs.iommu_ioas_map.decode(structs.iommu_ioas_map.encode({ flags: 6n, iova: 0x1000 }));
+    const value = structs.iommu_ioas_map.decode(
+      structs.iommu_ioas_map.encode({ flags: 6n, iova: 0x1000 }),
+    );
     expect(value.flags).toBe(6);
     expect(value.iova).toBe(0x1000n);
   });
@@ -285,7 +329,9 @@ describe('values that fit', () => {
   });
 
   it('reads the same bytes through every member of a union', () => {
-    const bytes = structs.iommu_test_cmd.encode({ check_map: { iova: 0x1000000n, length: 0x2000n } });
+    const bytes = structs.iommu_test_cmd.encode({
+      check_map: { iova: 0x1000000n, length: 0x2000n },
+    });
     const cmd = structs.iommu_test_cmd.decode(bytes);
     expect(cmd.add_reserved).toEqual({ start: 0x1000000n, length: 0x2000n });
     expect(cmd.check_refs.length).toBe(0x1000000n);

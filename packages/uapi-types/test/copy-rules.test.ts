@@ -93,13 +93,18 @@ describe('the iommufd rule, for every /dev/iommu command', () => {
         expect(user.subarray(0, written)).toEqual(kernel.subarray(0, written));
         expect(user.subarray(written).every((b) => b === 0x11)).toBe(true);
       }
-      expect(errnoOf(copyIoctlArgOut(io, kernel, new Uint8Array(io.minSize - 1), io.minSize))).toBe(EFAULT);
+      expect(errnoOf(copyIoctlArgOut(io, kernel, new Uint8Array(io.minSize - 1), io.minSize))).toBe(
+        EFAULT,
+      );
     });
   });
 });
 
 /** The iommufd rule written the plain way, to compare against on random input. */
-function referenceIommufd(io: IoctlInfo, buffer: Uint8Array): { errno: number; bytes?: Uint8Array } {
+function referenceIommufd(
+  io: IoctlInfo,
+  buffer: Uint8Array,
+): { errno: number; bytes?: Uint8Array } {
   if (buffer.length < 4) return { errno: EFAULT };
   const size = new DataView(buffer.buffer, buffer.byteOffset).getUint32(0, true);
   if (size < io.minSize) return { errno: EINVAL };
@@ -127,7 +132,8 @@ describe('the iommufd rule against a reference model', () => {
       .map(({ io, sizeDelta, lengthDelta, tail, tailZero }) => {
         const size = Math.max(0, io.size + sizeDelta);
         const buffer = argument(size, Math.max(0, size + lengthDelta));
-        for (let i = io.size; i < buffer.length; i++) buffer[i] = tailZero ? 0 : (tail[i - io.size] as number);
+        for (let i = io.size; i < buffer.length; i++)
+          buffer[i] = tailZero ? 0 : (tail[i - io.size] as number);
         if (buffer.length >= 4) new DataView(buffer.buffer).setUint32(0, size, true);
         return { io, buffer };
       });
@@ -194,7 +200,9 @@ describe('VFIO_DEVICE_BIND_IOMMUFD (6.17: kernel size 16)', () => {
   });
 
   it('a non-zero byte past out_devid is E2BIG, even the token pointer with the TOKEN flag', () => {
-    expect(errnoOf(copyIoctlArgIn(io, bind(24, 24, 0x1000n, VFIO_DEVICE_BIND_FLAG_TOKEN)))).toBe(E2BIG);
+    expect(errnoOf(copyIoctlArgIn(io, bind(24, 24, 0x1000n, VFIO_DEVICE_BIND_FLAG_TOKEN)))).toBe(
+      E2BIG,
+    );
     expect(errnoOf(copyIoctlArgIn(io, bind(24, 24, 0n, VFIO_DEVICE_BIND_FLAG_TOKEN)))).toBe(0);
     const padded = bind(32, 32);
     expect(errnoOf(copyIoctlArgIn(io, padded))).toBe(0);
@@ -249,7 +257,9 @@ describe.each([
 
   it('unknown flags are EINVAL; a PASID flag on a driver without PASID ops is EOPNOTSUPP', () => {
     expect(errnoOf(copyIoctlArgIn(io, arg(xend, 2, xend)))).toBe(EINVAL);
-    expect(errnoOf(copyIoctlArgIn(io, arg(xend, pasidFlag, xend), { pasidSupported: false }))).toBe(EOPNOTSUPP);
+    expect(errnoOf(copyIoctlArgIn(io, arg(xend, pasidFlag, xend), { pasidSupported: false }))).toBe(
+      EOPNOTSUPP,
+    );
   });
 
   it('faults on the minimum fields before it looks at argsz', () => {

@@ -11,15 +11,15 @@ import {
 
 describe('enum lookups', () => {
   it('names the bits of a mask and shows unknown bits in hex', () => {
-    expect(flagNames('iommufd_ioas_map_flags', IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE)).toEqual([
-      'IOMMU_IOAS_MAP_FIXED_IOVA',
-      'IOMMU_IOAS_MAP_READABLE',
-    ]);
-    expect(flagNames('iommufd_hwpt_alloc_flags', IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID | 0x80000000)).toEqual([
-      'IOMMU_HWPT_ALLOC_NEST_PARENT',
-      'IOMMU_HWPT_FAULT_ID_VALID',
-      '0x80000000',
-    ]);
+    expect(
+      flagNames('iommufd_ioas_map_flags', IOMMU_IOAS_MAP_FIXED_IOVA | IOMMU_IOAS_MAP_READABLE),
+    ).toEqual(['IOMMU_IOAS_MAP_FIXED_IOVA', 'IOMMU_IOAS_MAP_READABLE']);
+    expect(
+      flagNames(
+        'iommufd_hwpt_alloc_flags',
+        IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_FAULT_ID_VALID | 0x80000000,
+      ),
+    ).toEqual(['IOMMU_HWPT_ALLOC_NEST_PARENT', 'IOMMU_HWPT_FAULT_ID_VALID', '0x80000000']);
     expect(flagNames('iommufd_ioas_map_flags', 0)).toEqual([]);
   });
 

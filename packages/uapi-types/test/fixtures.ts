@@ -20,7 +20,13 @@ export interface AbiStruct {
   header: string;
   fields: AbiField[];
   flat_fields: { path: string; offset: number; size: number }[];
-  pointees?: Record<string, { elem_size: number; element_fields: { path: string; offset_in_element: number; size: number }[] }>;
+  pointees?: Record<
+    string,
+    {
+      elem_size: number;
+      element_fields: { path: string; offset_in_element: number; size: number }[];
+    }
+  >;
 }
 
 export interface AbiIoctl {
@@ -59,13 +65,25 @@ export interface TestAbiField {
 }
 
 export interface TestAbi {
-  structs: { name: string; sizeof: number; alignof: number; offsetofend_last_member: number; fields: TestAbiField[] }[];
+  structs: {
+    name: string;
+    sizeof: number;
+    alignof: number;
+    offsetofend_last_member: number;
+    fields: TestAbiField[];
+  }[];
   enums: { constants: { name: string; value: number }[] }[];
   defines: { name: string; value: number }[];
   dependencies_from_uapi_iommufd_h: { name: string; value: number }[];
   ioctl_decode: Record<string, { value: number; dir: number; type: number; nr: number }>;
   kernel_dispatch: { min_size: number; full_size: number };
-  op_semantics_hand_derived_from_selftest_c: { op: string; value: number; payload_member: string; inputs: string[]; outputs_written_back: string[] }[];
+  op_semantics_hand_derived_from_selftest_c: {
+    op: string;
+    value: number;
+    payload_member: string;
+    inputs: string[];
+    outputs_written_back: string[];
+  }[];
 }
 
 export const abi = load('iommufd-abi.json') as Abi;

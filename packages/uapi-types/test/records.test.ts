@@ -32,6 +32,11 @@ describe('queue records', () => {
       cookie: 1,
     });
     expect(bytes.length).toBe(40);
-    expect(faultRecord.decode(bytes)).toMatchObject({ dev_id: 3, addr: 0xdeadbeafn, cookie: 1, length: 0 });
+    expect(faultRecord.decode(bytes)).toMatchObject({
+      dev_id: 3,
+      addr: 0xdeadbeafn,
+      cookie: 1,
+      length: 0,
+    });
   });
 });

@@ -9,7 +9,11 @@ describe('the uAPI summary npm start prints', () => {
     expect(text).toContain('45 structs');
     expect(text).toContain('25 ioctl requests');
     for (const io of Object.values(ioctls)) {
-      expect(text).toMatch(new RegExp(`${io.name} +0x${io.request.toString(16)} +${io.struct} +${io.minSize} +${io.size}`));
+      expect(text).toMatch(
+        new RegExp(
+          `${io.name} +0x${io.request.toString(16)} +${io.struct} +${io.minSize} +${io.size}`,
+        ),
+      );
     }
     for (const name of structNames) expect(text).toContain(name);
   });

@@ -207,7 +207,11 @@ export const iommufdEnums = [
     IOMMU_HWPT_FAULT_ID_VALID,
     IOMMU_HWPT_ALLOC_PASID,
   }),
-  group('iommu_hwpt_vtd_s1_flags', 'flags', { IOMMU_VTD_S1_SRE, IOMMU_VTD_S1_EAFE, IOMMU_VTD_S1_WPE }),
+  group('iommu_hwpt_vtd_s1_flags', 'flags', {
+    IOMMU_VTD_S1_SRE,
+    IOMMU_VTD_S1_EAFE,
+    IOMMU_VTD_S1_WPE,
+  }),
   group('iommu_hwpt_data_type', 'values', {
     IOMMU_HWPT_DATA_NONE,
     IOMMU_HWPT_DATA_VTD_S1,

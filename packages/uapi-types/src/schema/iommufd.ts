@@ -7,16 +7,26 @@ import { aligned_le64, aligned_u64, array, s32, struct, u8, u16, u32, union } fr
 
 const H = 'include/uapi/linux/iommufd.h';
 
-export const iommu_destroy = struct('iommu_destroy', H, 'IOMMU_DESTROY: destroys the object with this id.', [
-  ['size', u32],
-  ['id', u32],
-]);
+export const iommu_destroy = struct(
+  'iommu_destroy',
+  H,
+  'IOMMU_DESTROY: destroys the object with this id.',
+  [
+    ['size', u32],
+    ['id', u32],
+  ],
+);
 
-export const iommu_ioas_alloc = struct('iommu_ioas_alloc', H, 'IOMMU_IOAS_ALLOC: creates an empty I/O address space.', [
-  ['size', u32],
-  ['flags', u32],
-  ['out_ioas_id', u32],
-]);
+export const iommu_ioas_alloc = struct(
+  'iommu_ioas_alloc',
+  H,
+  'IOMMU_IOAS_ALLOC: creates an empty I/O address space.',
+  [
+    ['size', u32],
+    ['flags', u32],
+    ['out_ioas_id', u32],
+  ],
+);
 
 export const iommu_iova_range = struct(
   'iommu_iova_range',
@@ -55,15 +65,20 @@ export const iommu_ioas_allow_iovas = struct(
   ],
 );
 
-export const iommu_ioas_map = struct('iommu_ioas_map', H, 'IOMMU_IOAS_MAP: maps user memory into an IOAS.', [
-  ['size', u32],
-  ['flags', u32],
-  ['ioas_id', u32],
-  ['__reserved', u32],
-  ['user_va', aligned_u64],
-  ['length', aligned_u64],
-  ['iova', aligned_u64],
-]);
+export const iommu_ioas_map = struct(
+  'iommu_ioas_map',
+  H,
+  'IOMMU_IOAS_MAP: maps user memory into an IOAS.',
+  [
+    ['size', u32],
+    ['flags', u32],
+    ['ioas_id', u32],
+    ['__reserved', u32],
+    ['user_va', aligned_u64],
+    ['length', aligned_u64],
+    ['iova', aligned_u64],
+  ],
+);
 
 export const iommu_ioas_map_file = struct(
   'iommu_ioas_map_file',

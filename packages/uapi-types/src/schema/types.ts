@@ -62,7 +62,14 @@ export interface StructSchema {
 }
 
 function scalar(kind: ScalarKind, size: number, cType: string): ScalarType {
-  return Object.freeze({ kind: 'scalar', scalar: kind, size, align: size, cType, wide: size === 8 });
+  return Object.freeze({
+    kind: 'scalar',
+    scalar: kind,
+    size,
+    align: size,
+    cType,
+    wide: size === 8,
+  });
 }
 
 /** `__u8` */
@@ -104,7 +111,9 @@ export function nested(members: readonly MemberSpec[]): NestedStructType {
 }
 
 /** An anonymous `union { ... };` whose members are reached directly by name. */
-export function union(members: readonly (readonly [name: string, type: FieldType])[]): AnonymousUnion {
+export function union(
+  members: readonly (readonly [name: string, type: FieldType])[],
+): AnonymousUnion {
   return Object.freeze({ kind: 'union', members: toMembers(members) as readonly NamedMember[] });
 }
 

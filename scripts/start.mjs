@@ -1,0 +1,20 @@
+// `npm start`: builds what the main job needs (through turbo, quietly unless
+// it fails) and runs it. Until the iommufd-sim program exists, the main job is
+// the uAPI summary of @iommufd-sim/uapi-types.
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const build = spawnSync(
+  'npx',
+  ['turbo', 'run', 'build', '--filter=@iommufd-sim/uapi-types', '--output-logs=errors-only'],
+  { cwd: root, encoding: 'utf8', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } },
+);
+if (build.status !== 0) {
+  process.stdout.write(build.stdout ?? '');
+  process.stderr.write(build.stderr ?? '');
+  console.error('npm start: the build failed (output above)');
+  process.exit(build.status ?? 1);
+}
+await import(join(root, 'packages/uapi-types/dist/bin/uapi-summary.js'));
