@@ -9,7 +9,9 @@ interface LockEntry {
   optionalDependencies?: Record<string, string>;
 }
 
-const lock = JSON.parse(readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8')) as {
+const lock = JSON.parse(
+  readFileSync(new URL('../../package-lock.json', import.meta.url), 'utf8'),
+) as {
   packages: Record<string, LockEntry>;
 };
 
