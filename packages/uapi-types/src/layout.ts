@@ -42,6 +42,7 @@ export interface LaidOutUnion {
   readonly members: readonly LaidOutField[];
 }
 
+/** A member of a struct after layout: a named field or an anonymous union. */
 export type LaidOutMember = LaidOutField | LaidOutUnion;
 
 /** A struct after layout. */
@@ -99,43 +100,22 @@ function placeSequence(members: readonly Member[], start: number, prefix: string
 function placeField(member: NamedMember, offset: number, prefix: string): LaidOutField {
   const path = prefix + member.name;
   const type = member.type;
+  let size: number;
+  let align: number;
+  let children: readonly LaidOutMember[] = [];
   if (type.kind === 'scalar') {
-    return {
-      kind: 'field',
-      name: member.name,
-      path,
-      offset,
-      size: type.size,
-      align: type.align,
-      type,
-      children: [],
-    };
+    size = type.size;
+    align = type.align;
+  } else if (type.kind === 'array') {
+    size = type.element.size * type.count;
+    align = type.element.align;
+  } else {
+    const inner = placeSequence(type.members, offset, `${path}.`);
+    size = alignUp(inner.end - offset, inner.align);
+    align = inner.align;
+    children = inner.members;
   }
-  if (type.kind === 'array') {
-    const size = type.element.size * type.count;
-    return {
-      kind: 'field',
-      name: member.name,
-      path,
-      offset,
-      size,
-      align: type.element.align,
-      type,
-      children: [],
-    };
-  }
-  const inner = placeSequence(type.members, offset, `${path}.`);
-  const size = alignUp(inner.end - offset, inner.align);
-  return {
-    kind: 'field',
-    name: member.name,
-    path,
-    offset,
-    size,
-    align: inner.align,
-    type,
-    children: inner.members,
-  };
+  return { kind: 'field', name: member.name, path, offset, size, align, type, children };
 }
 
 function collectFields(members: readonly LaidOutMember[], into: Record<string, FieldInfo>): void {

@@ -7,26 +7,47 @@ import { defineEnum, type EnumInfo } from './enum-info.js';
 
 const H = 'drivers/iommu/iommufd/iommufd_test.h';
 
+/** IOMMU_TEST_CMD op: reserve an IOVA range of an IOAS, as a hardware reserved region would. */
 export const IOMMU_TEST_OP_ADD_RESERVED = 1;
+/** IOMMU_TEST_CMD op: create a mock device, bind it and attach it to an IOAS or HWPT. */
 export const IOMMU_TEST_OP_MOCK_DOMAIN = 2;
+/** IOMMU_TEST_CMD op: check that a mock paging domain maps an IOVA range to the pages behind a user buffer. */
 export const IOMMU_TEST_OP_MD_CHECK_MAP = 3;
+/** IOMMU_TEST_CMD op: check the pin count of every page of a user buffer. */
 export const IOMMU_TEST_OP_MD_CHECK_REFS = 4;
+/** IOMMU_TEST_CMD op: create an in-kernel access (an emulated device) on an IOAS; returns an fd. */
 export const IOMMU_TEST_OP_CREATE_ACCESS = 5;
+/** IOMMU_TEST_CMD op: unpin pages an access pinned. */
 export const IOMMU_TEST_OP_DESTROY_ACCESS_PAGES = 6;
+/** IOMMU_TEST_CMD op: pin an IOVA range through an access. */
 export const IOMMU_TEST_OP_ACCESS_PAGES = 7;
+/** IOMMU_TEST_CMD op: read or write an IOVA range through an access. */
 export const IOMMU_TEST_OP_ACCESS_RW = 8;
+/** IOMMU_TEST_CMD op: set the size of the temporary page batches (a test knob). */
 export const IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT = 9;
+/** IOMMU_TEST_CMD op: replace a mock device's attachment. */
 export const IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE = 10;
+/** IOMMU_TEST_CMD op: move an access to another IOAS. */
 export const IOMMU_TEST_OP_ACCESS_REPLACE_IOAS = 11;
+/** IOMMU_TEST_CMD op: MOCK_DOMAIN with device flags (no dirty tracking, huge IOVA, PASID). */
 export const IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS = 12;
+/** IOMMU_TEST_CMD op: mark IOVA pages of a mock domain dirty, as device writes would. */
 export const IOMMU_TEST_OP_DIRTY = 13;
+/** IOMMU_TEST_CMD op: check one IOTLB slot of a mock nested domain. */
 export const IOMMU_TEST_OP_MD_CHECK_IOTLB = 14;
+/** IOMMU_TEST_CMD op: report a page request from a mock device. */
 export const IOMMU_TEST_OP_TRIGGER_IOPF = 15;
+/** IOMMU_TEST_CMD op: check one cache slot of a mock device. */
 export const IOMMU_TEST_OP_DEV_CHECK_CACHE = 16;
+/** IOMMU_TEST_CMD op: report a mock vEVENT for a device behind a vIOMMU. */
 export const IOMMU_TEST_OP_TRIGGER_VEVENT = 17;
+/** IOMMU_TEST_CMD op: attach a PASID of a mock device. */
 export const IOMMU_TEST_OP_PASID_ATTACH = 18;
+/** IOMMU_TEST_CMD op: replace the attachment of a PASID of a mock device. */
 export const IOMMU_TEST_OP_PASID_REPLACE = 19;
+/** IOMMU_TEST_CMD op: detach a PASID of a mock device. */
 export const IOMMU_TEST_OP_PASID_DETACH = 20;
+/** IOMMU_TEST_CMD op: check which HWPT a PASID of a mock device is attached to. */
 export const IOMMU_TEST_OP_PASID_CHECK_HWPT = 21;
 
 /** The first IOVA of the mock paging domain's aperture (16 MiB). */

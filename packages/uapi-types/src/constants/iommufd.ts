@@ -9,28 +9,49 @@ const H = 'include/uapi/linux/iommufd.h';
 /** `IOMMUFD_TYPE`: the ioctl type character, `';'`. */
 export const IOMMUFD_TYPE = 0x3b;
 
-// The command numbers, in the order they were added to the kernel.
+/** The first iommufd command number; requests below it go to the VFIO compat code. */
 export const IOMMUFD_CMD_BASE = 0x80;
+/** The command number (`_IOC_NR`) of IOMMU_DESTROY. */
 export const IOMMUFD_CMD_DESTROY = IOMMUFD_CMD_BASE;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_ALLOC. */
 export const IOMMUFD_CMD_IOAS_ALLOC = 0x81;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_ALLOW_IOVAS. */
 export const IOMMUFD_CMD_IOAS_ALLOW_IOVAS = 0x82;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_COPY. */
 export const IOMMUFD_CMD_IOAS_COPY = 0x83;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_IOVA_RANGES. */
 export const IOMMUFD_CMD_IOAS_IOVA_RANGES = 0x84;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_MAP. */
 export const IOMMUFD_CMD_IOAS_MAP = 0x85;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_UNMAP. */
 export const IOMMUFD_CMD_IOAS_UNMAP = 0x86;
+/** The command number (`_IOC_NR`) of IOMMU_OPTION. */
 export const IOMMUFD_CMD_OPTION = 0x87;
+/** The command number (`_IOC_NR`) of IOMMU_VFIO_IOAS. */
 export const IOMMUFD_CMD_VFIO_IOAS = 0x88;
+/** The command number (`_IOC_NR`) of IOMMU_HWPT_ALLOC. */
 export const IOMMUFD_CMD_HWPT_ALLOC = 0x89;
+/** The command number (`_IOC_NR`) of IOMMU_GET_HW_INFO. */
 export const IOMMUFD_CMD_GET_HW_INFO = 0x8a;
+/** The command number (`_IOC_NR`) of IOMMU_HWPT_SET_DIRTY_TRACKING. */
 export const IOMMUFD_CMD_HWPT_SET_DIRTY_TRACKING = 0x8b;
+/** The command number (`_IOC_NR`) of IOMMU_HWPT_GET_DIRTY_BITMAP. */
 export const IOMMUFD_CMD_HWPT_GET_DIRTY_BITMAP = 0x8c;
+/** The command number (`_IOC_NR`) of IOMMU_HWPT_INVALIDATE. */
 export const IOMMUFD_CMD_HWPT_INVALIDATE = 0x8d;
+/** The command number (`_IOC_NR`) of IOMMU_FAULT_QUEUE_ALLOC. */
 export const IOMMUFD_CMD_FAULT_QUEUE_ALLOC = 0x8e;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_MAP_FILE. */
 export const IOMMUFD_CMD_IOAS_MAP_FILE = 0x8f;
+/** The command number (`_IOC_NR`) of IOMMU_VIOMMU_ALLOC. */
 export const IOMMUFD_CMD_VIOMMU_ALLOC = 0x90;
+/** The command number (`_IOC_NR`) of IOMMU_VDEVICE_ALLOC. */
 export const IOMMUFD_CMD_VDEVICE_ALLOC = 0x91;
+/** The command number (`_IOC_NR`) of IOMMU_IOAS_CHANGE_PROCESS. */
 export const IOMMUFD_CMD_IOAS_CHANGE_PROCESS = 0x92;
+/** The command number (`_IOC_NR`) of IOMMU_VEVENTQ_ALLOC. */
 export const IOMMUFD_CMD_VEVENTQ_ALLOC = 0x93;
+/** The command number (`_IOC_NR`) of IOMMU_HW_QUEUE_ALLOC. */
 export const IOMMUFD_CMD_HW_QUEUE_ALLOC = 0x94;
 
 /** IOAS_MAP / MAP_FILE / COPY: the IOVA is given, not allocated. */
