@@ -17,14 +17,17 @@ const GET: Record<ScalarType['scalar'], string> = {
   aligned_le64: 'getBigUint64',
 };
 
+// The check that a value can be stored as it is; anything else takes the
+// slow path, which converts what it can and throws for the rest.
+const fits64 = (x: string) => `typeof ${x} === 'bigint' && BigInt.asUintN(64, ${x}) === ${x}`;
 const FAST_CHECK: Record<ScalarType['scalar'], (x: string) => string> = {
   u8: (x) => `typeof ${x} === 'number' && (${x} & 0xff) === ${x}`,
   u16: (x) => `typeof ${x} === 'number' && (${x} & 0xffff) === ${x}`,
   u32: (x) => `typeof ${x} === 'number' && ${x} >>> 0 === ${x}`,
   s32: (x) => `typeof ${x} === 'number' && (${x} | 0) === ${x}`,
-  u64: (x) => `typeof ${x} === 'bigint' && BigInt.asUintN(64, ${x}) === ${x}`,
-  aligned_u64: (x) => `typeof ${x} === 'bigint' && BigInt.asUintN(64, ${x}) === ${x}`,
-  aligned_le64: (x) => `typeof ${x} === 'bigint' && BigInt.asUintN(64, ${x}) === ${x}`,
+  u64: fits64,
+  aligned_u64: fits64,
+  aligned_le64: fits64,
 };
 
 const SLOW_PATH: Record<ScalarType['scalar'], string> = {
@@ -130,22 +133,34 @@ class EncodeWriter {
       this.text += `${indent}bytes.fill(0, ${at(cursor)}, ${at(end)});\n`;
   }
 
+  /** A union member is written only when given; any other field always (missing → 0). */
+  private store(statement: string, local: string, indent: string, inUnion: boolean): void {
+    this.text += inUnion
+      ? `${indent}if (${local} !== undefined) ${statement}\n`
+      : `${indent}${statement}\n`;
+  }
+
   private field(field: LaidOutField, source: string, indent: string, inUnion: boolean): void {
     const type = field.type;
     const path = `${this.struct}.${field.path}`;
     const local = `f${this.next++}`;
     this.text += `${indent}const ${local} = ${source}.${field.name};\n`;
     if (type.kind === 'scalar') {
-      const store = `v.${GET[type.scalar].replace('get', 'set')}(${at(field.offset)}, ${FAST_CHECK[type.scalar](local)} ? ${local} : ${SLOW_PATH[type.scalar]}(${local}, '${path}')${endianArg(type)});`;
-      this.text += inUnion
-        ? `${indent}if (${local} !== undefined) ${store}\n`
-        : `${indent}${store}\n`;
+      const value = `${FAST_CHECK[type.scalar](local)} ? ${local} : ${SLOW_PATH[type.scalar]}(${local}, '${path}')`;
+      this.store(
+        `v.${GET[type.scalar].replace('get', 'set')}(${at(field.offset)}, ${value}${endianArg(type)});`,
+        local,
+        indent,
+        inUnion,
+      );
     } else if (type.kind === 'array') {
       const element = ARRAY_ELEMENT[type.element.size];
-      const store = `writeArray(v, ${at(field.offset)}, ${local}, '${element}', ${type.count}, '${path}');`;
-      this.text += inUnion
-        ? `${indent}if (${local} !== undefined) ${store}\n`
-        : `${indent}${store}\n`;
+      this.store(
+        `writeArray(v, ${at(field.offset)}, ${local}, '${element}', ${type.count}, '${path}');`,
+        local,
+        indent,
+        inUnion,
+      );
     } else {
       this.text += `${indent}if (${local} !== undefined) {\n`;
       this.text += `${indent}  checkObject(${local}, '${path}');\n`;

@@ -65,29 +65,34 @@ interface Placed {
   readonly align: number;
 }
 
+/** The alignment of a member's type: its own for a scalar, its element's, or its widest member's. */
+function alignmentOf(type: FieldType): number {
+  if (type.kind === 'scalar') return type.align;
+  if (type.kind === 'array') return type.element.align;
+  let align = 1;
+  for (const m of type.members) {
+    const types = m.kind === 'union' ? m.members.map((u) => u.type) : [m.type];
+    for (const t of types) align = Math.max(align, alignmentOf(t));
+  }
+  return align;
+}
+
 function placeSequence(members: readonly Member[], start: number, prefix: string): Placed {
   let offset = start;
   let align = 1;
   const out: LaidOutMember[] = [];
   for (const member of members) {
     if (member.kind === 'union') {
-      const placed = member.members.map((m) => placeField(m, 0, prefix));
-      const unionAlign = Math.max(1, ...placed.map((p) => p.align));
-      const unionSize = alignUp(Math.max(0, ...placed.map((p) => p.size)), unionAlign);
+      const unionAlign = Math.max(1, ...member.members.map((m) => alignmentOf(m.type)));
       offset = alignUp(offset, unionAlign);
       const at = offset;
-      out.push({
-        kind: 'union',
-        offset: at,
-        size: unionSize,
-        align: unionAlign,
-        members: member.members.map((m) => placeField(m, at, prefix)),
-      });
+      const placed = member.members.map((m) => placeField(m, at, prefix));
+      const unionSize = alignUp(Math.max(0, ...placed.map((p) => p.size)), unionAlign);
+      out.push({ kind: 'union', offset: at, size: unionSize, align: unionAlign, members: placed });
       offset += unionSize;
       align = Math.max(align, unionAlign);
     } else {
-      const probe = placeField(member, 0, prefix);
-      offset = alignUp(offset, probe.align);
+      offset = alignUp(offset, alignmentOf(member.type));
       const field = placeField(member, offset, prefix);
       out.push(field);
       offset += field.size;
