@@ -12,7 +12,6 @@
  * read only the fields they use (plus `pasid` when its flag is set) and ignore
  * any trailing bytes.
  */
-import { VFIO_DEVICE_ATTACH_PASID, VFIO_DEVICE_DETACH_PASID } from './constants/vfio.js';
 import { E2BIG, EFAULT, EINVAL, EOPNOTSUPP } from './errno.js';
 import type { IoctlInfo } from './ioctls.js';
 import { structs } from './structs.js';
@@ -163,20 +162,20 @@ function copyVfioPartial(
   const flags = view.getUint32(4, true);
   if (argsz < minsz)
     return fail(EINVAL, `${ioctl.name}: argsz ${argsz} is below the minimum ${minsz}`);
-  const pasidFlag =
-    ioctl.copyRule === 'vfio-attach' ? VFIO_DEVICE_ATTACH_PASID : VFIO_DEVICE_DETACH_PASID;
+  // The PASID flag and the field it adds come from the ioctl table.
+  const pasid = ioctl.flagExtensions[0];
+  const pasidFlag = pasid?.flag ?? 0;
   if ((flags & ~pasidFlag) !== 0) {
     return fail(
       EINVAL,
       `${ioctl.name}: unknown flag bits 0x${((flags & ~pasidFlag) >>> 0).toString(16)}`,
     );
   }
-  if (flags & pasidFlag) {
+  if (pasid !== undefined && flags & pasidFlag) {
     if (options.pasidSupported === false) {
       return fail(EOPNOTSUPP, `${ioctl.name}: the device's driver has no PASID support`);
     }
-    const extension = ioctl.flagExtensions[0];
-    const xend = extension?.minSize ?? ioctl.size;
+    const xend = pasid.minSize;
     if (argsz < xend) {
       return fail(
         EINVAL,
