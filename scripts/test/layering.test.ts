@@ -1,36 +1,25 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkLayering, findImports, LAYERS } from '../layering.mjs';
+import { tempTree } from '../test-support/temp-tree.ts';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const made: string[] = [];
 
 /** A throwaway repository with the five layered packages and one app. */
 function fixtureRepo(files: Record<string, string> = {}): string {
-  const root = mkdtempSync(join(tmpdir(), 'layering-'));
-  made.push(root);
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
+  const tree: Record<string, string> = {
+    'package.json': JSON.stringify({ workspaces: ['packages/*', 'apps/*'] }),
+    'apps/cli/package.json': JSON.stringify({ name: '@iommufd-sim/cli' }),
   };
-  write('package.json', JSON.stringify({ workspaces: ['packages/*', 'apps/*'] }));
   for (const [name, deps] of Object.entries(LAYERS)) {
     const short = name.split('/')[1] as string;
     const dependencies = Object.fromEntries(deps.map((d: string) => [d, '^0.1.0']));
-    write(`packages/${short}/package.json`, JSON.stringify({ name, dependencies }));
-    write(`packages/${short}/src/index.ts`, 'export const x = 1;\n');
+    tree[`packages/${short}/package.json`] = JSON.stringify({ name, dependencies });
+    tree[`packages/${short}/src/index.ts`] = 'export const x = 1;\n';
   }
-  write('apps/cli/package.json', JSON.stringify({ name: '@iommufd-sim/cli' }));
-  for (const [path, text] of Object.entries(files)) write(path, text);
-  return root;
+  return tempTree('layering-', { ...tree, ...files });
 }
-
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
 
 describe('findImports', () => {
   it('finds static, re-export, side-effect, dynamic and require imports with their lines', () => {

@@ -1,32 +1,20 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { summarize } from '../test-summary.mjs';
-
-const made: string[] = [];
-afterEach(() => {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+import { tempTree } from '../test-support/temp-tree.ts';
 
 function repo(results: Record<string, object | string>): string {
-  const root = mkdtempSync(join(tmpdir(), 'summary-'));
-  made.push(root);
-  const write = (path: string, text: string) => {
-    mkdirSync(dirname(join(root, path)), { recursive: true });
-    writeFileSync(join(root, path), text);
+  const tree: Record<string, string> = {
+    'package.json': JSON.stringify({ workspaces: ['packages/*'] }),
+    'packages/a/package.json': JSON.stringify({ name: 'a', scripts: { test: 'vitest run' } }),
+    'packages/b/package.json': JSON.stringify({ name: 'b', scripts: { test: 'vitest run' } }),
+    'packages/c/package.json': JSON.stringify({ name: 'c', scripts: {} }),
   };
-  write('package.json', JSON.stringify({ workspaces: ['packages/*'] }));
-  write('packages/a/package.json', JSON.stringify({ name: 'a', scripts: { test: 'vitest run' } }));
-  write('packages/b/package.json', JSON.stringify({ name: 'b', scripts: { test: 'vitest run' } }));
-  write('packages/c/package.json', JSON.stringify({ name: 'c', scripts: {} }));
   for (const [dir, value] of Object.entries(results)) {
-    write(
-      join(dir, '.test-results/vitest.json'),
-      typeof value === 'string' ? value : JSON.stringify(value),
-    );
+    tree[join(dir, '.test-results/vitest.json')] =
+      typeof value === 'string' ? value : JSON.stringify(value);
   }
-  return root;
+  return tempTree('summary-', tree);
 }
 
 describe('the CI summary', () => {
