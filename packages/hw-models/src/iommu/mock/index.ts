@@ -1,0 +1,2 @@
+// Placeholder: filled in by the iommu/mock/index work.
+export {};

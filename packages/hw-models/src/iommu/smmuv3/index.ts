@@ -1,0 +1,2 @@
+// Placeholder: filled in by the iommu/smmuv3/index work.
+export {};

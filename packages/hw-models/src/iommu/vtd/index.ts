@@ -1,0 +1,2 @@
+// Placeholder: filled in by the iommu/vtd/index work.
+export {};

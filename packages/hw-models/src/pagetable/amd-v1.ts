@@ -1,0 +1,2 @@
+// Placeholder: filled in by the pagetable/amd-v1 work.
+export {};
