@@ -107,6 +107,8 @@ export type DomainSpec =
       readonly dirtyTracking?: boolean;
       /** Attachable to PASIDs (IOMMU_HWPT_ALLOC_PASID). */
       readonly pasid?: boolean;
+      /** Faults become page requests for the layer above (IOMMU_HWPT_FAULT_ID_VALID). */
+      readonly iopf?: boolean;
     }
   | {
       readonly type: 'nested';
@@ -118,6 +120,8 @@ export type DomainSpec =
       readonly data: Uint8Array;
       /** Attachable to PASIDs. */
       readonly pasid?: boolean;
+      /** Faults become page requests for the layer above (IOMMU_HWPT_FAULT_ID_VALID). */
+      readonly iopf?: boolean;
     };
 
 /** A translation context: blocked, identity, a page table, or a stage 1 over a parent. */
@@ -142,6 +146,8 @@ export interface IommuDomain {
   readonly dirtyTracking: boolean;
   /** Attachable to PASIDs. */
   readonly pasidCapable: boolean;
+  /** Its faults are delivered as page requests (allocated with a fault object). */
+  readonly iopfCapable: boolean;
 
   /** Map as the driver does (the page table, then whatever flush the hardware needs). Bytes mapped or -errno. */
   map(iova: number, pa: number, length: number, prot: number): number;
