@@ -1,0 +1,180 @@
+/**
+ * The two ends of a ring between worker threads, shared by the stress test
+ * and the benchmark. A producer writes `count` records, each carrying its
+ * producer id, its sequence number and two words derived from them; the
+ * consumer checks every record (right producer, next sequence, check words)
+ * and counts what was lost, duplicated or torn.
+ */
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { attachRing } from '../../src/index.js';
+
+/** What a traffic worker is told. */
+export interface TrafficJob {
+  readonly role: 'producer' | 'consumer';
+  readonly buffer: SharedArrayBuffer;
+  /** Producer: its id. */
+  readonly producer?: number;
+  /** Producer: records to write. Consumer: records per producer. */
+  readonly count: number;
+  /** Consumer: how many producers. */
+  readonly producers?: number;
+  /** Give up after this long without progress (ms). */
+  readonly stallMs?: number;
+}
+
+/** What the consumer reports. */
+export interface TrafficReport {
+  readonly received: number;
+  /** Records whose sequence was below the producer's next: seen twice. */
+  readonly duplicated: number;
+  /** Sequence numbers skipped: records that never arrived. */
+  readonly lost: number;
+  /** Records whose producer id or check words were wrong. */
+  readonly torn: number;
+  /** The consumer gave up: no record for `stallMs`. */
+  readonly stalled: boolean;
+  readonly elapsedMs: number;
+}
+
+/** The check words of a record: anything a torn or stale record would not repeat. */
+export const checkWord = (producer: number, seq: number): number =>
+  Math.imul(seq ^ 0x5bd1e995, producer + 0x9e3779b1) | 0;
+
+function produce(job: TrafficJob): number {
+  const ring = attachRing(job.buffer);
+  const { words } = ring;
+  const id = job.producer ?? 0;
+  const wordsPerRecord = ring.wordsPerRecord;
+  for (let seq = 0; seq < job.count; ) {
+    const w = ring.claim();
+    if (w < 0) {
+      ring.waitWritableSync(50);
+      continue;
+    }
+    words[w] = id;
+    words[w + 1] = seq;
+    const check = checkWord(id, seq);
+    for (let i = 2; i < wordsPerRecord; i++) words[w + i] = check + i;
+    ring.commit();
+    seq++;
+  }
+  return job.count;
+}
+
+function consume(job: TrafficJob): TrafficReport {
+  const ring = attachRing(job.buffer);
+  const producers = job.producers ?? 1;
+  const total = job.count * producers;
+  const next = new Int32Array(producers);
+  const wordsPerRecord = ring.wordsPerRecord;
+  let received = 0;
+  let duplicated = 0;
+  let lost = 0;
+  let torn = 0;
+  const visit = (words: Int32Array, w: number): void => {
+    received++;
+    const id = words[w] as number;
+    const seq = words[w + 1] as number;
+    if (id < 0 || id >= producers) {
+      torn++;
+      return;
+    }
+    const check = checkWord(id, seq);
+    for (let i = 2; i < wordsPerRecord; i++) {
+      if (words[w + i] !== check + i) {
+        torn++;
+        return;
+      }
+    }
+    const expected = next[id] as number;
+    if (seq === expected) next[id] = expected + 1;
+    else if (seq < expected) duplicated++;
+    else {
+      lost += seq - expected;
+      next[id] = seq + 1;
+    }
+  };
+  const start = performance.now();
+  let lastProgress = start;
+  let stalled = false;
+  while (received < total) {
+    if (ring.drain(visit, total - received) > 0) {
+      lastProgress = performance.now();
+    } else if (
+      !ring.waitReadableSync(50) &&
+      performance.now() - lastProgress > (job.stallMs ?? 10_000)
+    ) {
+      stalled = true;
+      break;
+    }
+  }
+  for (let id = 0; id < producers; id++) lost += job.count - (next[id] as number);
+  return { received, duplicated, lost, torn, stalled, elapsedMs: performance.now() - start };
+}
+
+/** Starts a traffic worker; it posts 'ready', waits for 'go', then posts its result. */
+export function startTrafficWorker(job: TrafficJob): Worker {
+  const entry = new URL(import.meta.url).href;
+  return new Worker(new URL('./ts-worker.mjs', import.meta.url), {
+    workerData: { entry, job },
+  });
+}
+
+/**
+ * Runs one consumer and `producers` producer workers over `buffer` and
+ * resolves with the consumer's report and the wall time from 'go' to its end.
+ */
+export async function runTraffic(
+  buffer: SharedArrayBuffer,
+  producers: number,
+  perProducer: number,
+  stallMs = 10_000,
+): Promise<TrafficReport & { wallMs: number }> {
+  const consumer = startTrafficWorker({
+    role: 'consumer',
+    buffer,
+    count: perProducer,
+    producers,
+    stallMs,
+  });
+  const producerWorkers = Array.from({ length: producers }, (_, producer) =>
+    startTrafficWorker({ role: 'producer', buffer, producer, count: perProducer }),
+  );
+  const all = [consumer, ...producerWorkers];
+  try {
+    await Promise.all(all.map((w) => nextMessage(w)));
+    const start = performance.now();
+    const results = all.map((w) => nextMessage(w));
+    for (const w of all) w.postMessage('go');
+    const [report] = (await Promise.all(results)) as [TrafficReport, ...number[]];
+    return { ...report, wallMs: performance.now() - start };
+  } finally {
+    await Promise.all(all.map((w) => w.terminate()));
+  }
+}
+
+function nextMessage(worker: Worker): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: unknown): void => {
+      worker.off('error', onError);
+      resolve(message);
+    };
+    const onError = (error: Error): void => {
+      worker.off('message', onMessage);
+      reject(error);
+    };
+    worker.once('message', onMessage);
+    worker.once('error', onError);
+  });
+}
+
+// ---- when loaded as a worker -------------------------------------------------
+
+if (!isMainThread && parentPort !== null && (workerData as { job?: TrafficJob }).job) {
+  const job = (workerData as { job: TrafficJob }).job;
+  const port = parentPort;
+  port.once('message', () => {
+    port.postMessage(job.role === 'producer' ? produce(job) : consume(job));
+  });
+  port.postMessage('ready');
+}
