@@ -1,20 +1,21 @@
 import { EEXIST, EINVAL, ENOMEM } from '@iommufd-sim/uapi-types';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FrameAllocator, PhysicalMemory } from '../src/memory/index.js';
 import {
-  ACCESS_READ,
-  ACCESS_UPDATE_AD,
-  ACCESS_WRITE,
   AmdV1PageTable,
   amdV1PageSizes,
   decodeAmdV1Entry,
   encodeAmdV1Leaf,
   encodeAmdV1Pde,
-  FrameAllocator,
+} from '../src/pagetable/amd-v1.js';
+import {
+  ACCESS_READ,
+  ACCESS_UPDATE_AD,
+  ACCESS_WRITE,
   IOMMU_READ,
   IOMMU_WRITE,
-  PhysicalMemory,
-} from '../src/index.js';
+} from '../src/pagetable/format.js';
 
 const K = 1024;
 const M = 1024 * K;
