@@ -10,7 +10,7 @@
  * the hot loops here stay monomorphic and allocate nothing.
  */
 import { EEXIST, EINVAL, ENOMEM } from '@iommufd-sim/uapi-types';
-import type { FrameAllocator } from '../memory/frame-allocator.js';
+import { FrameAllocator } from '../memory/frame-allocator.js';
 import { FRAME_SIZE, type TableMemory } from '../memory/physical-memory.js';
 import {
   ACCESS_UPDATE_AD,
@@ -66,13 +66,15 @@ function entryPfn(lo: number, hi: number): number {
 // domains do not each carry an array the size of the region.
 interface CountStore {
   counts: Uint16Array;
+  /** The words of every radix table page, by frame relative to the region (a direct lookup for walks). */
+  readonly words: (Uint32Array | undefined)[];
 }
 const countStores = new WeakMap<FrameAllocator, CountStore>();
 
 function countStoreOf(allocator: FrameAllocator): CountStore {
   let store = countStores.get(allocator);
   if (store === undefined) {
-    store = { counts: new Uint16Array(4096) };
+    store = { counts: new Uint16Array(4096), words: [] };
     countStores.set(allocator, store);
   }
   return store;
@@ -132,6 +134,7 @@ export abstract class RadixPageTable implements PageTable {
   private readonly rootPfn: number;
   private readonly leafLevels: number; // bit L set: level L may hold leaves
   private readonly store: CountStore | undefined;
+  private readonly denseWords: (Uint32Array | undefined)[];
   private readonly basePfn: number;
   private frames = 0;
   // The last leaf table map/unmap used: its 2 MiB-region number, words and frame.
@@ -143,6 +146,9 @@ export abstract class RadixPageTable implements PageTable {
   private error = 0;
   // Frame index (relative to the allocator) of the table tableFor returned.
   private tableRel = 0;
+  // Leaf flag words by prot & 63 (-1 not computed yet, -2 the prot cannot be mapped).
+  private readonly flagLo = new Int32Array(64).fill(-1);
+  private readonly flagHi = new Int32Array(64);
 
   protected constructor(enc: RadixEncoding, options: RadixOptions) {
     const { levels, pageSizes } = options;
@@ -173,13 +179,17 @@ export abstract class RadixPageTable implements PageTable {
       granule: 4096,
       pageSizes: [...pageSizes].sort((a, b) => a - b),
     };
-    if (this.allocator !== undefined) {
-      this.store = countStoreOf(this.allocator);
-      this.basePfn = this.allocator.basePfn;
+    // Tables read from a frame allocator (owned, or walked by an IOMMU) find
+    // their words in the allocator's shared store: one array lookup a level.
+    const source = this.allocator ?? (memory instanceof FrameAllocator ? memory : undefined);
+    if (source !== undefined) {
+      this.store = countStoreOf(source);
+      this.basePfn = source.basePfn;
     } else {
       this.store = undefined;
       this.basePfn = 0;
     }
+    this.denseWords = this.store?.words ?? [];
     if (options.root !== undefined) {
       if (options.root % FRAME_SIZE !== 0) throw new RangeError('root must be 4 KiB aligned');
       this.root = options.root;
@@ -220,23 +230,28 @@ export abstract class RadixPageTable implements PageTable {
     if (this.allocator === undefined) {
       throw new TypeError(`${this.enc.format}: a walk-only table cannot be mapped`);
     }
+    // Low bits through >>> 0 (exact for integers below 2^53): a double % is a slow fmod.
     if (
       length === 0 ||
-      iova % 4096 !== 0 ||
-      pa % 4096 !== 0 ||
-      length % 4096 !== 0 ||
+      ((iova >>> 0) & 4095) !== 0 ||
+      ((pa >>> 0) & 4095) !== 0 ||
+      ((length >>> 0) & 4095) !== 0 ||
       iova + length > this.inputLimit ||
       pa + length > this.outputLimit
     ) {
       return -EINVAL;
     }
-    const f1 = this.leafFlags(prot, 1);
-    if (f1 === null) return -EINVAL;
-    const flo1 = f1.lo;
-    const fhi1 = f1.hi;
-    const fl = this.leafFlags(prot, 2) as { lo: number; hi: number };
-    const flo2 = fl.lo | RADIX_PS;
-    const fhi2 = fl.hi;
+    const p = prot & 63;
+    if (this.flagLo[p] === -1) {
+      const f = this.leafFlags(prot, 1);
+      this.flagLo[p] = f === null ? -2 : f.lo;
+      this.flagHi[p] = f === null ? 0 : f.hi;
+    }
+    const flo1 = this.flagLo[p] as number;
+    if (flo1 === -2) return -EINVAL;
+    const fhi1 = this.flagHi[p] as number;
+    const flo2 = flo1 | RADIX_PS;
+    const fhi2 = fhi1;
     const big2 = (this.leafLevels & 4) !== 0;
     const big3 = (this.leafLevels & 8) !== 0;
     const present = this.enc.presentMask;
@@ -249,9 +264,10 @@ export abstract class RadixPageTable implements PageTable {
       const curPa = pa + done;
       const rem = length - done;
       let level = 1;
-      if (big3 && rem >= 1073741824 && cur % 1073741824 === 0 && curPa % 1073741824 === 0) {
+      const align = ((cur >>> 0) | (curPa >>> 0)) & 0x3fffffff;
+      if (big3 && rem >= 1073741824 && align === 0) {
         level = 3;
-      } else if (big2 && rem >= 2097152 && cur % 2097152 === 0 && curPa % 2097152 === 0) {
+      } else if (big2 && rem >= 2097152 && (align & 0x1fffff) === 0) {
         level = 2;
       }
       const words = this.tableFor(cur, level);
@@ -260,7 +276,7 @@ export abstract class RadixPageTable implements PageTable {
       const lo = cur >>> 0;
       const hi = (cur - lo) / TWO32;
       let j = indexOf(lo, hi, level);
-      let plo = curPa % TWO32;
+      let plo = curPa >>> 0;
       let phi = (curPa - plo) / TWO32;
       const flo = level === 1 ? flo1 : flo2;
       const fhi = level === 1 ? fhi1 : fhi2;
@@ -362,11 +378,13 @@ export abstract class RadixPageTable implements PageTable {
       store.counts = grown;
     }
     store.counts[rel] = 0;
+    store.words[rel] = allocator.blockWords(pa);
     this.frames++;
     return pa;
   }
 
   private freeTable(pa: number): void {
+    (this.store as CountStore).words[pa / FRAME_SIZE - this.basePfn] = undefined;
     (this.allocator as FrameAllocator).free(pa, FRAME_SIZE);
     this.frames--;
   }
@@ -457,9 +475,8 @@ export abstract class RadixPageTable implements PageTable {
     const rel = pfn - this.basePfn;
     const size = radixLevelSize(level);
     const present = this.enc.presentMask;
-    const from = Math.max(start, base);
-    const i0 = Math.floor((from - base) / size);
-    const i1 = Math.min(511, Math.floor((end - 1 - base) / size));
+    const i0 = start <= base ? 0 : Math.floor((start - base) / size);
+    const i1 = end - base >= size * 512 ? 511 : Math.floor((end - 1 - base) / size);
     let removed = 0;
     let cleared = 0;
     for (let i = i0; i <= i1; i++) {
@@ -471,22 +488,28 @@ export abstract class RadixPageTable implements PageTable {
         // A leaf the range only partly covers goes whole (the 6.17 Intel driver's rule).
         removed += size;
       } else {
-        const child = entryAddress(elo, words[w + 1] as number);
-        const childPfn = child / FRAME_SIZE;
+        const childPfn = entryPfn(elo, words[w + 1] as number);
         if (start <= entryBase && end >= entryBase + size) {
           removed += this.releaseSubtree(childPfn, level - 1);
         } else {
           removed += this.unmapLevel(childPfn, level - 1, entryBase, start, end);
           if (counts[childPfn - this.basePfn] !== 0) continue;
-          this.freeTable(child);
           if (childPfn - this.basePfn === this.cacheRel) this.cacheKey = -1;
+          this.freeTable(childPfn * FRAME_SIZE);
         }
       }
       words[w] = 0;
       words[w + 1] = 0;
       cleared++;
     }
-    counts[rel] = (counts[rel] as number) - cleared;
+    const left = (counts[rel] as number) - cleared;
+    counts[rel] = left;
+    if (level === 1 && left > 0) {
+      // Page-by-page unmaps of this table take the fast path from now on.
+      this.cacheKey = Math.floor(base / 2097152);
+      this.cacheWords = words;
+      this.cacheRel = rel;
+    }
     return removed;
   }
 
@@ -532,13 +555,16 @@ export abstract class RadixPageTable implements PageTable {
     const present = this.enc.presentMask;
     const update = (access & ACCESS_UPDATE_AD) !== 0 && this.adEnabled;
     const memory = this.memory;
+    const dense = this.denseWords;
+    const base = this.basePfn;
     const pfnLimit = this.outputPfnLimit;
     let pfn = this.rootPfn;
     let andLo = -1;
     let orHi = 0;
     for (let level = this.levels; level >= 1; level--) {
       out.level = level;
-      let words = memory.readFrame(pfn);
+      // A table page of the allocator's radix tables, else whatever memory holds there.
+      let words = dense[pfn - base] ?? memory.readFrame(pfn);
       if (words === undefined) return this.fetchFault(out, pfn);
       const w = indexOf(lo, hi, level) << 1;
       let elo = words[w] as number;
