@@ -20,6 +20,11 @@ export interface TrafficJob {
   readonly producers?: number;
   /** Give up after this long without progress (ms). */
   readonly stallMs?: number;
+  /**
+   * Producer: try each record once and move on when the ring refuses it (for
+   * the 'drop' policy). Consumer: stop once every record is read or dropped.
+   */
+  readonly once?: boolean;
 }
 
 /** What the consumer reports. */
@@ -48,7 +53,8 @@ function produce(job: TrafficJob): number {
   for (let seq = 0; seq < job.count; ) {
     const w = ring.claim();
     if (w < 0) {
-      ring.waitWritableSync(50);
+      if (job.once) seq++;
+      else ring.waitWritableSync(50);
       continue;
     }
     words[w] = id;
@@ -100,6 +106,8 @@ function consume(job: TrafficJob): TrafficReport {
   while (received < total) {
     if (ring.drain(visit, total - received) > 0) {
       lastProgress = performance.now();
+    } else if (job.once && received + ring.stats().dropped >= total) {
+      break;
     } else if (
       !ring.waitReadableSync(50) &&
       performance.now() - lastProgress > (job.stallMs ?? 10_000)
@@ -128,17 +136,19 @@ export async function runTraffic(
   buffer: SharedArrayBuffer,
   producers: number,
   perProducer: number,
-  stallMs = 10_000,
+  options: { stallMs?: number; once?: boolean } = {},
 ): Promise<TrafficReport & { wallMs: number }> {
+  const { stallMs = 10_000, once = false } = options;
   const consumer = startTrafficWorker({
     role: 'consumer',
     buffer,
     count: perProducer,
     producers,
     stallMs,
+    once,
   });
   const producerWorkers = Array.from({ length: producers }, (_, producer) =>
-    startTrafficWorker({ role: 'producer', buffer, producer, count: perProducer }),
+    startTrafficWorker({ role: 'producer', buffer, producer, count: perProducer, once }),
   );
   const all = [consumer, ...producerWorkers];
   try {
