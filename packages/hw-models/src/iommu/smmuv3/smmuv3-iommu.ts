@@ -1054,6 +1054,8 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
             ),
           );
         }
+      } else if (ste.s1cdmax === 0) {
+        index = 0; // no substreams: S1DSS does not apply, CD 0 serves the stream
       } else if (ste.s1dss === SMMU_S1DSS.TERMINATE) {
         return this.fail(ctx, iova, out, {
           ok: false,
