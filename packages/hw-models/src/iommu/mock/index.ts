@@ -1,2 +1,3 @@
-// Placeholder: filled in by the iommu/mock/index work.
-export {};
+// The iommufd selftest mock IOMMU: its domains and the instance.
+export * from './mock-domain.js';
+export * from './mock-iommu.js';
