@@ -13,6 +13,7 @@ import {
   VTD_SS_D,
   VtdSecondStagePageTable,
 } from '../src/index.js';
+import { LeafModel } from './vtd-leaf-model.js';
 
 const K4 = 4096;
 const M2 = 2 ** 21;
@@ -228,14 +229,6 @@ describe('VT-d second stage: translate', () => {
   });
 });
 
-/** The kernel's unmap rule on a page model: partly covered large leaves go whole. */
-interface Leaf {
-  iova: number;
-  pa: number;
-  size: number;
-  prot: number;
-}
-
 describe('VT-d second stage: model test', () => {
   it('matches a plain map of leaves over random map/unmap/translate', () => {
     const op = fc.oneof(
@@ -261,7 +254,7 @@ describe('VT-d second stage: model test', () => {
       fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
         const { table, allocator } = setup({ pageSizes: [K4, M2] });
         const base = allocator.framesInUse;
-        const model: Leaf[] = [];
+        const model = new LeafModel();
         for (const o of ops) {
           if (o.kind === 'map') {
             // Aligned variants make 2M leaves likely.
@@ -271,36 +264,21 @@ describe('VT-d second stage: model test', () => {
             const pa = (o.align ? o.pa & ~511 : o.pa) * K4 + 2 ** 32;
             const len = Math.min(pages, 2048 - page) * K4;
             if (len <= 0) continue;
-            const clash = model.some((l) => l.iova < iova + len && l.iova + l.size > iova);
+            const clash = model.overlaps(iova, len);
             const r = table.map(iova, pa, len, o.prot);
             if (clash) {
               expect(r).toBe(-EEXIST);
               continue;
             }
             expect(r).toBe(len);
-            let done = 0;
-            while (done < len) {
-              const size =
-                (iova + done) % M2 === 0 && (pa + done) % M2 === 0 && len - done >= M2 ? M2 : K4;
-              model.push({ iova: iova + done, pa: pa + done, size, prot: o.prot });
-              done += size;
-            }
-            model.sort((a, b) => a.iova - b.iova);
+            model.map(iova, pa, len, o.prot, [M2, K4]);
           } else if (o.kind === 'unmap') {
             const iova = o.page * K4;
             const end = iova + o.pages * K4;
-            let bytes = 0;
-            for (let i = model.length - 1; i >= 0; i--) {
-              const l = model[i] as Leaf;
-              if (l.iova < end && l.iova + l.size > iova) {
-                bytes += l.size;
-                model.splice(i, 1);
-              }
-            }
-            expect(table.unmap(iova, end - iova)).toBe(bytes);
+            expect(table.unmap(iova, end - iova)).toBe(model.unmap(iova, end));
           } else {
             const iova = o.page * K4 + 0x10;
-            const l = model.find((m) => m.iova <= iova && m.iova + m.size > iova);
+            const l = model.find(iova);
             const t = table.translate(iova, ACCESS_READ);
             if (l === undefined) expect(t.fault).toBe('not-present');
             else if ((l.prot & IOMMU_READ) === 0) expect(t.fault).toBe('permission');
@@ -308,7 +286,7 @@ describe('VT-d second stage: model test', () => {
               expect(t).toMatchObject({ ok: true, pa: l.pa + (iova - l.iova), pageSize: l.size });
           }
         }
-        expect(table.leaves()).toEqual(model);
+        expect(table.leaves()).toEqual(model.leaves);
         table.unmap(0, 2 ** 48);
         expect(allocator.framesInUse).toBe(base);
       }),

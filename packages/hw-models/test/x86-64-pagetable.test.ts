@@ -19,6 +19,7 @@ import {
   X86_D,
   X86PageTable,
 } from '../src/index.js';
+import { LeafModel } from './vtd-leaf-model.js';
 
 const K4 = 4096;
 const M2 = 2 ** 21;
@@ -133,58 +134,32 @@ describe('x86-64 model test', () => {
         write: fc.boolean(),
       }),
     );
-    interface Leaf {
-      iova: number;
-      pa: number;
-      size: number;
-      prot: number;
-    }
     fc.assert(
       fc.property(fc.array(op, { maxLength: 25 }), (ops) => {
         const { table, allocator } = setup();
         const base = allocator.framesInUse;
-        const model: Leaf[] = [];
+        const model = new LeafModel();
         for (const o of ops) {
           if (o.kind === 'map') {
             const page = Math.floor(o.at / o.unit) * o.unit;
             const iova = page * K4;
             const pa = iova + 4 * G1;
             const len = Math.min(o.units * o.unit * K4 + o.extra * K4, 2 * G1 - iova);
-            const clash = model.some((l) => l.iova < iova + len && l.iova + l.size > iova);
+            const clash = model.overlaps(iova, len);
             const r = table.map(iova, pa, len, o.prot);
             if (clash) {
               expect(r).toBe(-EEXIST);
               continue;
             }
             expect(r).toBe(len);
-            let done = 0;
-            while (done < len) {
-              const cur = iova + done;
-              const size =
-                cur % G1 === 0 && len - done >= G1
-                  ? G1
-                  : cur % M2 === 0 && len - done >= M2
-                    ? M2
-                    : K4;
-              model.push({ iova: cur, pa: pa + done, size, prot: o.prot });
-              done += size;
-            }
-            model.sort((a, b) => a.iova - b.iova);
+            model.map(iova, pa, len, o.prot, [G1, M2, K4]);
           } else if (o.kind === 'unmap') {
             const iova = o.at * K4;
             const end = iova + o.pages * K4;
-            let bytes = 0;
-            for (let i = model.length - 1; i >= 0; i--) {
-              const l = model[i] as Leaf;
-              if (l.iova < end && l.iova + l.size > iova) {
-                bytes += l.size;
-                model.splice(i, 1);
-              }
-            }
-            expect(table.unmap(iova, end - iova)).toBe(bytes);
+            expect(table.unmap(iova, end - iova)).toBe(model.unmap(iova, end));
           } else {
             const iova = o.at * K4 + 8;
-            const l = model.find((m) => m.iova <= iova && m.iova + m.size > iova);
+            const l = model.find(iova);
             const t = table.translate(iova, o.write ? ACCESS_WRITE : ACCESS_READ);
             if (l === undefined) expect(t.fault).toBe('not-present');
             else if (o.write && (l.prot & IOMMU_WRITE) === 0) expect(t.fault).toBe('permission');
@@ -194,7 +169,7 @@ describe('x86-64 model test', () => {
         }
         expect(
           table.leaves().map(({ iova, pa, size, prot }) => ({ iova, pa, size, prot: prot & RW })),
-        ).toEqual(model);
+        ).toEqual(model.leaves);
         table.unmap(0, 2 ** 47);
         expect(allocator.framesInUse).toBe(base);
       }),
