@@ -185,5 +185,5 @@ describe('LPAE model test', () => {
   it('stage 1, 4K granule', () => run(1, 4096, 200));
   it('stage 2, 4K granule', () => run(2, 4096, 150));
   it('stage 1, 16K granule', () => run(1, 16384, 60));
-  it('stage 2, 64K granule', () => run(2, 65536, 60));
+  it('stage 2, 64K granule', () => run(2, 65536, 40));
 });

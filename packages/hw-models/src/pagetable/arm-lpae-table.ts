@@ -552,8 +552,9 @@ export class ArmLpaePageTable implements PageTable {
   private freeTable(pfn: number, level: number): number {
     let bytes = 0;
     const size = this.scale[level] as number;
+    let frame = this.memory.readFrame(pfn) as Uint32Array;
     for (let i = 0; i < this.entriesPerTable; i++) {
-      const frame = this.memory.readFrame(pfn + (i >>> 9)) as Uint32Array;
+      if ((i & 511) === 0 && i !== 0) frame = this.memory.readFrame(pfn + (i >>> 9)) as Uint32Array;
       const w = (i & 511) << 1;
       const lo = frame[w] as number;
       if ((lo & DESC_VALID) === 0) continue;
