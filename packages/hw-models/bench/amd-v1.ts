@@ -1,14 +1,9 @@
 // Scratch timing of the AMD v1 table against the 4K-format targets (not a test).
-// Run: npx tsx bench/amd-v1.ts
-import {
-  AmdV1PageTable,
-  FrameAllocator,
-  IOMMU_READ,
-  IOMMU_WRITE,
-  newTranslation,
-  type PageTable,
-  PhysicalMemory,
-} from '../src/index.js';
+// Run: npx tsx bench/amd-v1.ts (or bundle it with esbuild first: tsx's module wrappers add a
+// getter call per imported binding and inflate the figures).
+import { FrameAllocator, PhysicalMemory } from '../src/memory/index.js';
+import { AmdV1PageTable } from '../src/pagetable/amd-v1.js';
+import { IOMMU_READ, IOMMU_WRITE, newTranslation, type PageTable } from '../src/pagetable/format.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const N = 1 << 20;

@@ -150,6 +150,15 @@ export function decodeAmdV1Entry(raw: bigint): AmdV1Entry {
   };
 }
 
+/** `counts` copied into an array long enough to index `rel` (doubling). */
+function grow(counts: Uint16Array, rel: number): Uint16Array<ArrayBuffer> {
+  let n = counts.length;
+  while (n <= rel) n *= 2;
+  const grown = new Uint16Array(n);
+  grown.set(counts);
+  return grown;
+}
+
 /** NL=7 size: 2^(k+1), k = the lowest clear address bit at or above bit 12 (0 = no clear bit). */
 function largeSizeOf(lo: number, hi: number): number {
   const low = ~(lo >>> 12) & 0xfffff;
@@ -605,13 +614,7 @@ export class AmdV1PageTable implements PageTable {
     const pa = (this.alloc as FrameAllocator).allocate(PAGE);
     if (pa < 0) return -1;
     const rel = this.rel(pa);
-    if (rel >= this.counts.length) {
-      let n = this.counts.length;
-      while (n <= rel) n *= 2;
-      const grown = new Uint16Array(n);
-      grown.set(this.counts);
-      this.counts = grown;
-    }
+    if (rel >= this.counts.length) this.counts = grow(this.counts, rel);
     this.counts[rel] = 0;
     this.tables[rel] = (this.alloc as FrameAllocator).blockWords(pa, PAGE);
     this.frames++;
@@ -884,13 +887,7 @@ export class AmdV1PageTable implements PageTable {
     const alloc = this.alloc as FrameAllocator;
     if (!alloc.owns(table)) throw new RangeError('an adopted root must come from the allocator');
     const rel = this.rel(table);
-    if (rel >= this.counts.length) {
-      let n = this.counts.length;
-      while (n <= rel) n *= 2;
-      const grown = new Uint16Array(n);
-      grown.set(this.counts);
-      this.counts = grown;
-    }
+    if (rel >= this.counts.length) this.counts = grow(this.counts, rel);
     this.tables[rel] = alloc.blockWords(table, PAGE);
     const words = this.words(table);
     let count = 0;

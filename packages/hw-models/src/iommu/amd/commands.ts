@@ -71,6 +71,15 @@ export function amdInvalidationRange(
   return { start: Number(a & ~(size - 1n)), size: Number(size) };
 }
 
+/** The address field for `size` bytes at `address`, or every page when `size` is absent. */
+function invalidationOf(opts: { readonly address?: number; readonly size?: number }): {
+  address: bigint;
+  s: boolean;
+} {
+  if (opts.size === undefined) return { address: AMD_INV_ALL_PAGES_ADDRESS, s: true };
+  return amdInvalidationAddress(opts.address ?? 0, opts.size);
+}
+
 function command(op: number, d0: number, d1: number, d2: number, d3: number): Uint8Array {
   const bytes = new Uint8Array(AMD_COMMAND_SIZE);
   const v = new DataView(bytes.buffer);
@@ -120,10 +129,7 @@ export function encodeInvalidateIommuPages(opts: {
   readonly pasid?: number;
   readonly pde?: boolean;
 }): Uint8Array {
-  const inv =
-    opts.size === undefined
-      ? { address: AMD_INV_ALL_PAGES_ADDRESS, s: true }
-      : amdInvalidationAddress(opts.address ?? 0, opts.size);
+  const inv = invalidationOf(opts);
   const gn = opts.pasid !== undefined;
   const d2 =
     lo32(inv.address) |
@@ -147,10 +153,7 @@ export function encodeInvalidateIotlbPages(opts: {
   readonly size?: number;
   readonly pasid?: number;
 }): Uint8Array {
-  const inv =
-    opts.size === undefined
-      ? { address: AMD_INV_ALL_PAGES_ADDRESS, s: true }
-      : amdInvalidationAddress(opts.address ?? 0, opts.size);
+  const inv = invalidationOf(opts);
   const gn = opts.pasid !== undefined;
   const pasid = opts.pasid ?? 0;
   const d0 =

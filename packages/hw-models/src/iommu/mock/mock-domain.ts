@@ -9,25 +9,8 @@ import type { DirtyBitmap } from '../../pagetable/format.js';
 import type { MockPageTable } from '../../pagetable/mock.js';
 import type { DomainGeometry, IommuDomain, IommuInstance } from '../iommu.js';
 
-/** The mock's blocking domain (its default domain too): attach does nothing. */
-export class MockBlockedDomain implements IommuDomain {
-  readonly type = 'blocked' as const;
-  readonly tag = 0;
-  readonly pageTable = null;
-  readonly parent = null;
-  readonly nestParent = false;
-  readonly dirtyCapable = false;
-  readonly dirtyTracking = false;
-  readonly pasidCapable = true;
-  readonly iopfCapable = false;
-
-  constructor(
-    /** The mock IOMMU. */
-    readonly iommu: IommuInstance,
-    /** The mock aperture. */
-    readonly geometry: DomainGeometry,
-  ) {}
-
+/** What a mock domain without a table of its own answers to map, unmap and dirty tracking. */
+abstract class MockTablelessDomain {
   map(): number {
     return -EOPNOTSUPP;
   }
@@ -45,6 +28,28 @@ export class MockBlockedDomain implements IommuDomain {
   }
 
   free(): void {}
+}
+
+/** The mock's blocking domain (its default domain too): attach does nothing. */
+export class MockBlockedDomain extends MockTablelessDomain implements IommuDomain {
+  readonly type = 'blocked' as const;
+  readonly tag = 0;
+  readonly pageTable = null;
+  readonly parent = null;
+  readonly nestParent = false;
+  readonly dirtyCapable = false;
+  readonly dirtyTracking = false;
+  readonly pasidCapable = true;
+  readonly iopfCapable = false;
+
+  constructor(
+    /** The mock IOMMU. */
+    readonly iommu: IommuInstance,
+    /** The mock aperture. */
+    readonly geometry: DomainGeometry,
+  ) {
+    super();
+  }
 }
 
 /** A mock paging domain (IOMMU_DOMAIN_UNMANAGED): the slot table and the MOCK_DIRTY_TRACK flag. */
@@ -104,7 +109,7 @@ export class MockPagingDomain implements IommuDomain {
 }
 
 /** A mock nested domain: IOMMU_HWPT_DATA_SELFTEST data, four IOTLB words. */
-export class MockNestedDomain implements IommuDomain {
+export class MockNestedDomain extends MockTablelessDomain implements IommuDomain {
   readonly type = 'nested' as const;
   readonly pageTable = null;
   readonly nestParent = false;
@@ -127,28 +132,11 @@ export class MockNestedDomain implements IommuDomain {
     /** Allocated with a fault object. */
     readonly iopfCapable: boolean,
   ) {
+    super();
     this.iotlb = new Uint32Array(4).fill(iotlb);
   }
 
   get geometry(): DomainGeometry {
     return this.parent.geometry;
   }
-
-  map(): number {
-    return -EOPNOTSUPP;
-  }
-
-  unmap(): number {
-    return 0;
-  }
-
-  setDirtyTracking(): number {
-    return -EOPNOTSUPP;
-  }
-
-  readAndClearDirty(): number {
-    return -EOPNOTSUPP;
-  }
-
-  free(): void {}
 }

@@ -173,7 +173,10 @@ export class MockIommu implements IommuInstance {
       }),
       capabilities:
         (flags & MOCK_FLAGS_DEVICE_NO_DIRTY) !== 0 ? 0n : BigInt(IOMMU_HW_CAP_DIRTY_TRACKING),
-      maxPasidLog2: this.pasidCapableDevice(device) ? MOCK_PASID_WIDTH : 0,
+      maxPasidLog2:
+        (flags & MOCK_FLAGS_DEVICE_PASID) !== 0
+          ? MOCK_PASID_WIDTH
+          : Math.min(device.pasidBits, MOCK_PASID_WIDTH),
     };
   }
 
