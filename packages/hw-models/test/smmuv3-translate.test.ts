@@ -1,30 +1,15 @@
-// SMMUv3 translation through tables in simulated memory: the QEMU qtest
-// stage-1 chain, paging domains attached by the driver model, nested
-// translation, every fault kind, caches and their invalidation.
-import {
-  EIO,
-  IOMMU_HWPT_DATA_ARM_SMMUV3,
-  IOMMU_PGFAULT_PERM_READ,
-  IOMMU_PGFAULT_PERM_WRITE,
-  structs,
-} from '@iommufd-sim/uapi-types';
 import { describe, expect, it } from 'vitest';
 import {
-  ACCESS_EXEC,
   ACCESS_READ,
-  ACCESS_UPDATE_AD,
-  ACCESS_WRITE,
   type ArmLpaePageTable,
   Device,
   DmaEngine,
-  decodeSmmuCommand,
   decodeSmmuEvent,
   encodeSmmuCommand,
   FrameAllocator,
   IOMMU_CACHE,
   IOMMU_READ,
   IOMMU_WRITE,
-  type IommuDomain,
   newDmaTranslation,
   PhysicalMemory,
   SMMU_CD,

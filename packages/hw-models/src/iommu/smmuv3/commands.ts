@@ -97,9 +97,9 @@ export const SMMU_COMMANDS = {
       ['Address', 1, 12, 52, 'addr'],
     ),
   },
-  SMMU_PRI_RESP: {
+  PRI_RESP: {
     opcode: 0x41,
-    layout: cmd('SMMU_PRI_RESP', SSV, SSID, SID, ['PRGIndex', 1, 0, 9], ['Resp', 1, 12, 2]),
+    layout: cmd('PRI_RESP', SSV, SSID, SID, ['PRGIndex', 1, 0, 9], ['Resp', 1, 12, 2]),
   },
   RESUME: { opcode: 0x44, layout: cmd('RESUME', ['Resp', 0, 12, 2], SID, ['STAG', 1, 0, 16]) },
   STALL_TERM: { opcode: 0x45, layout: cmd('STALL_TERM', SID) },
@@ -119,7 +119,7 @@ export const SMMU_COMMANDS = {
 /** A command's name. */
 export type SmmuCommandName = keyof typeof SMMU_COMMANDS;
 
-/** SMMU_PRI_RESP.Resp values. */
+/** PRI_RESP.Resp values. */
 export const SMMU_PRI_RESP = { DENY: 0, FAIL: 1, SUCCESS: 2 } as const;
 /** RESUME.Resp values. */
 export const SMMU_RESUME_RESP = { TERMINATE: 0, RETRY: 1, ABORT: 2 } as const;

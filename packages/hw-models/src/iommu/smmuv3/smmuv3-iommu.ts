@@ -757,12 +757,13 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
   private installSte(master: Master): void {
     const d = master.ridDomain;
     const hasPasids = master.pasids.size > 0;
-    let ats = false;
+    // PASID domains are paging domains: with any attached, ATS goes on (arm_smmu_set_pasid).
+    let ats = hasPasids && master.atsCapable;
     let words: bigint[];
     if (d.type === 'blocked') {
-      words = hasPasids ? this.cdTableSte(master, SMMU_S1DSS.TERMINATE, false) : abortSte();
+      words = hasPasids ? this.cdTableSte(master, SMMU_S1DSS.TERMINATE, ats) : abortSte();
     } else if (d.type === 'identity') {
-      words = hasPasids ? this.cdTableSte(master, SMMU_S1DSS.BYPASS, false) : bypassSte();
+      words = hasPasids ? this.cdTableSte(master, SMMU_S1DSS.BYPASS, ats) : bypassSte();
     } else if (d.type === 'paging' && d.stage === 1) {
       ats = master.atsCapable;
       words = this.cdTableSte(master, SMMU_S1DSS.SSID0, ats);
@@ -784,11 +785,8 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
         words[1] = (words[1] as bigint) | vste.ste1 | (1n << 19n); // MEV: merge events
       }
     }
-    if (hasPasids && !ats && master.atsCapable && d.type !== 'blocked' && d.type !== 'identity') {
-      ats = true;
-    }
     const wasAts = master.atsEnabled;
-    master.atsEnabled = ats || (hasPasids && master.atsCapable);
+    master.atsEnabled = ats;
     const cmds: [bigint, bigint][] = [];
     for (const sid of master.sids) {
       this.streamTable.writeSte(sid, words);
@@ -901,7 +899,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
       case 'PREFETCH_CONFIG':
       case 'PREFETCH_ADDR':
       case 'CMD_SYNC':
-      case 'SMMU_PRI_RESP':
+      case 'PRI_RESP':
       case 'TLBI_EL3_ALL':
       case 'TLBI_EL3_VA':
         return SMMU_CERROR.NONE;
@@ -1036,8 +1034,16 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
       );
       return false;
     }
-    if (ste.config === SMMU_STE_CONFIG.BYPASS) return pass(out, iova);
     const ssid = ctx.pasid;
+    if (ste.config === SMMU_STE_CONFIG.BYPASS) {
+      if (ssid < 0) return pass(out, iova);
+      return this.fail(
+        ctx,
+        iova,
+        out,
+        configFailure('C_BAD_SUBSTREAMID', 'a SubstreamID on a bypass stream'),
+      );
+    }
     let s1 = ste.s1;
     let cd: CachedCd | null = null;
     if (s1) {
@@ -1481,7 +1487,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
       this.priq.acknowledgeOverflow();
     }
     this.issue([
-      encodeSmmuCommand('SMMU_PRI_RESP', {
+      encodeSmmuCommand('PRI_RESP', {
         SID: ctx.requester,
         SSID: ssv ? ctx.pasid : 0,
         SSV: ssv,
@@ -1585,7 +1591,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
             ? SMMU_PRI_RESP.FAIL
             : SMMU_PRI_RESP.DENY;
       this.issue([
-        encodeSmmuCommand('SMMU_PRI_RESP', {
+        encodeSmmuCommand('PRI_RESP', {
           SID: request.requester,
           SSV: ssv,
           SSID: ssv ? request.pasid : 0,
