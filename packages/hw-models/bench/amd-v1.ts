@@ -3,7 +3,12 @@
 // getter call per imported binding and inflate the figures).
 import { FrameAllocator, PhysicalMemory } from '../src/memory/index.js';
 import { AmdV1PageTable } from '../src/pagetable/amd-v1.js';
-import { IOMMU_READ, IOMMU_WRITE, newTranslation, type PageTable } from '../src/pagetable/format.js';
+import {
+  IOMMU_READ,
+  IOMMU_WRITE,
+  newTranslation,
+  type PageTable,
+} from '../src/pagetable/format.js';
 
 const RW = IOMMU_READ | IOMMU_WRITE;
 const N = 1 << 20;
