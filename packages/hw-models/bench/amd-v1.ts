@@ -56,10 +56,12 @@ time('map 4 GiB in one call, 4K leaves only', N, () => {
   time('random translate (no TLB)', N, () => {
     for (let i = 0; i < N; i++) sum += big.translate(addrs[i] as number, 0, out).pa;
   });
-  time('unmap 4 GiB in one call', N, () => {
-    big.unmap(0, 4 * 2 ** 30);
-    big.map(0, 2 ** 32, 4 * 2 ** 30, RW);
-  });
+  big.unmap(0, 4 * 2 ** 30);
+  big.map(0, 2 ** 32, 4 * 2 ** 30, RW);
+  const t0 = process.hrtime.bigint();
+  big.unmap(0, 4 * 2 ** 30);
+  const ns = Number(process.hrtime.bigint() - t0);
+  console.log(`unmap 4 GiB in one call: ${(ns / N).toFixed(1)} ns/page`);
   if (sum === 0) console.log('');
 }
 time('map 1 TiB with 1 GiB pages', 1, () => {
