@@ -14,6 +14,9 @@ import {
   type TableMemory,
 } from './physical-memory.js';
 
+// 256 KiB slabs: 64 table pages per host allocation.
+const SLAB_FRAMES = 64;
+
 /** Where an allocator takes its frames from. */
 export interface FrameAllocatorOptions {
   /** First byte of the region (4 KiB aligned). Default 64 GiB. */
@@ -37,6 +40,11 @@ export class FrameAllocator implements TableMemory {
   private readonly freeLists: number[][] = [];
   private inUse = 0;
   private peak = 0;
+  // Backing store: slabs of SLAB_FRAMES frames, aligned to SLAB_FRAMES in
+  // absolute frame numbers, so a naturally aligned block never straddles two.
+  // One ArrayBuffer per table would cost a large allocation per table page.
+  private readonly slabs: (ArrayBuffer | undefined)[] = [];
+  private readonly slabBasePfn: number;
 
   constructor(memory: PhysicalMemory, options: FrameAllocatorOptions = {}) {
     const base = options.base ?? 64 * 2 ** 30;
@@ -50,6 +58,7 @@ export class FrameAllocator implements TableMemory {
     this.memory = memory;
     this.basePfn = base / FRAME_SIZE;
     this.regionFrames = size / FRAME_SIZE;
+    this.slabBasePfn = Math.floor(this.basePfn / SLAB_FRAMES) * SLAB_FRAMES;
   }
 
   /** Frames currently allocated. */
@@ -88,9 +97,21 @@ export class FrameAllocator implements TableMemory {
       rel = aligned;
       this.bump = aligned + frames;
     }
-    const buffer = new ArrayBuffer(bytes);
     const pfn = this.basePfn + rel;
-    this.memory.adoptFrames(pfn, buffer, frames);
+    if (frames > SLAB_FRAMES) {
+      this.memory.adoptFrames(pfn, new ArrayBuffer(bytes), frames);
+    } else {
+      const s = Math.floor((pfn - this.slabBasePfn) / SLAB_FRAMES);
+      let slab = this.slabs[s];
+      if (slab === undefined) {
+        slab = new ArrayBuffer(SLAB_FRAMES * FRAME_SIZE);
+        this.slabs[s] = slab;
+      }
+      const first = (pfn - this.slabBasePfn - s * SLAB_FRAMES) * FRAME_SIZE;
+      // Freed blocks come back dirty: zero them on reuse.
+      new Uint32Array(slab, first, frames * (FRAME_SIZE / 4)).fill(0);
+      this.memory.adoptFrames(pfn, slab, frames, first);
+    }
     for (let i = 0; i < frames; i++) this.dense[rel + i] = this.memory.readFrame(pfn + i);
     this.inUse += frames;
     if (this.inUse > this.peak) this.peak = this.inUse;
@@ -104,7 +125,8 @@ export class FrameAllocator implements TableMemory {
   blockWords(pa: number, bytes = FRAME_SIZE): Uint32Array {
     const first = this.dense[pa / FRAME_SIZE - this.basePfn];
     if (first === undefined) throw new RangeError(`0x${pa.toString(16)} is not an allocated table`);
-    return new Uint32Array(first.buffer, 0, bytes >>> 2);
+    if (bytes === FRAME_SIZE) return first;
+    return new Uint32Array(first.buffer, first.byteOffset, bytes >>> 2);
   }
 
   /** Return a block allocated by {@link allocate}; its frames read as zeros again. */

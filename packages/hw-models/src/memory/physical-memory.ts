@@ -86,14 +86,20 @@ export class PhysicalMemory implements TableMemory {
   }
 
   /**
-   * Back `count` frames from `pfn` with `buffer` (4 KiB per frame), so a table
-   * larger than a frame (a 64 KiB granule) is one typed array to its owner and
-   * ordinary frames to everyone else. Existing contents are replaced.
+   * Back `count` frames from `pfn` with `buffer` from byte `offset` (4 KiB
+   * per frame), so a table larger than a frame (a 64 KiB granule) is one
+   * typed array to its owner and ordinary frames to everyone else. Existing
+   * contents are replaced.
    */
-  adoptFrames(pfn: number, buffer: ArrayBuffer, count = buffer.byteLength / FRAME_SIZE): void {
+  adoptFrames(
+    pfn: number,
+    buffer: ArrayBuffer,
+    count = buffer.byteLength / FRAME_SIZE,
+    offset = 0,
+  ): void {
     this.checkRange(pfn * FRAME_SIZE, count * FRAME_SIZE);
     for (let i = 0; i < count; i++) {
-      this.frames.set(pfn + i, new Uint32Array(buffer, i * FRAME_SIZE, FRAME_WORDS));
+      this.frames.set(pfn + i, new Uint32Array(buffer, offset + i * FRAME_SIZE, FRAME_WORDS));
     }
   }
 
