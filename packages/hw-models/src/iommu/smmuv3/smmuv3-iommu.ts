@@ -34,11 +34,8 @@ import type { Device } from '../../device.js';
 import { FRAME_SIZE } from '../../memory/physical-memory.js';
 import {
   type ArmGranule,
-  armPsDecode,
   armPsEncode,
-  armS2Sl0Decode,
   armS2Sl0Encode,
-  armTgDecode,
   armTgEncode,
 } from '../../pagetable/arm-lpae-geometry.js';
 import { ArmLpaePageTable } from '../../pagetable/arm-lpae-table.js';
@@ -53,9 +50,7 @@ import {
   IOMMU_WRITE,
   newTranslation,
   type Translation,
-  type TranslationFault,
 } from '../../pagetable/format.js';
-import { Stage2TableMemory } from '../../pagetable/nested.js';
 import type {
   DmaContext,
   DmaTranslation,
@@ -73,14 +68,8 @@ import type {
   ReservedRegion,
 } from '../iommu.js';
 import { Iotlb, type IotlbOptions, NO_ASID, newTlbHit } from '../iotlb.js';
-import {
-  type BitFieldInput,
-  readSmmuWords,
-  smmuBytesToWords,
-  smmuHex64,
-  smmuWordsToBytes,
-} from './bits.js';
-import { makeS1Cd, SMMU_CD, SMMU_CD_BYTES, SMMU_CD_L1_DESC, SMMU_CD_WORDS } from './cd.js';
+import { smmuBytesToWords, smmuHex64, smmuWordsToBytes } from './bits.js';
+import { makeS1Cd } from './cd.js';
 import {
   type DecodedSmmuCommand,
   decodeSmmuCommand,
@@ -90,8 +79,20 @@ import {
   SMMU_CMD_BYTES,
   SMMU_PRI_RESP,
   SMMU_RESUME_RESP,
-  type SmmuCommandName,
 } from './commands.js';
+import {
+  type CachedCd,
+  type CachedSte,
+  configFailure,
+  eventFor,
+  type FetchContext,
+  fetchCd,
+  fetchSte,
+  pageOf,
+  type SmmuFailure,
+  walkFailure,
+} from './config-fetch.js';
+import { atcInv, rangeTlbiCommands, syncCommand, tlbiRange } from './driver-commands.js';
 import {
   encodeSmmuEvent,
   SMMU_EVENT_CLASS,
@@ -115,7 +116,6 @@ import {
   SMMU_S1DSS,
   SMMU_STE,
   SMMU_STE_CONFIG,
-  SMMU_STE_WORDS,
   validateVste,
 } from './ste.js';
 import { CdTable, StreamTable } from './stream-table.js';
@@ -148,7 +148,7 @@ export interface Smmuv3Options {
 }
 
 /** Error result of {@link Smmuv3Iommu.submitCommands}, with how many commands ran. */
-export type CommandFailure = {
+export type CommandSmmuFailure = {
   readonly ok: false;
   readonly errno: number;
   readonly reason: string;
@@ -167,43 +167,6 @@ interface Master {
   cdTable: CdTable | null;
   atsEnabled: boolean;
 }
-
-// An STE the SMMU has fetched and cached.
-interface CachedSte {
-  readonly words: readonly bigint[];
-  readonly config: number;
-  readonly s1: boolean;
-  readonly s2: boolean;
-  readonly vmid: number;
-  readonly s1fmt: number;
-  readonly s1ctxptr: number;
-  readonly s1cdmax: number;
-  readonly s1dss: number;
-  readonly s1stalld: boolean;
-  readonly eats: number;
-  readonly s2stall: boolean;
-  readonly s2table: ArmLpaePageTable | null;
-  readonly s2Memory: Stage2TableMemory | null;
-}
-
-// A CD the SMMU has fetched and cached.
-interface CachedCd {
-  readonly words: readonly bigint[];
-  readonly asid: number;
-  readonly table: ArmLpaePageTable;
-  readonly stall: boolean;
-  readonly epd0: boolean;
-  readonly inputLimit: number;
-}
-
-type Failure = {
-  ok: false;
-  event: SmmuEventName;
-  values: BitFieldInput;
-  reason: string;
-  stage: number;
-  kind: HwFault['kind'];
-};
 
 const STALLABLE = new Set<SmmuEventName>([
   'F_TRANSLATION',
@@ -258,6 +221,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
   private readonly hit = newTlbHit();
   private readonly t1: Translation = newTranslation();
   private readonly t2: Translation = newTranslation();
+  private readonly fetchContext: FetchContext;
   private iotlbLive = false;
   private devtlbLive = false;
 
@@ -311,6 +275,14 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
     this.cmdq = new SmmuQueue(mem, alloc, options.commandQueueLog2 ?? 8, SMMU_CMD_BYTES);
     this.evtq = new SmmuQueue(mem, alloc, options.eventQueueLog2 ?? 7, 32);
     this.priq = new SmmuQueue(mem, alloc, options.priQueueLog2 ?? 8, 16);
+    this.fetchContext = {
+      memory: mem,
+      allocator: alloc,
+      streamTable: this.streamTable,
+      features: this.features,
+      oasBits: this.oasBits,
+      scratch: this.t2,
+    };
     const geometry = this.domainGeometry();
     const plain = {
       iommu: this,
@@ -578,13 +550,30 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
   /** The driver's unmap flush: range TLBIs by ASID or VMID, then ATC invalidations for ATS masters. */
   flushDomainRange(domain: Smmuv3Domain, iova: number, size: number): void {
     const cmds: [bigint, bigint][] = [];
+    const ril = this.features.rangeInvalidation;
     if (domain.stage === 1) {
-      this.rangeTlbi(cmds, 'TLBI_NH_VA', { ASID: domain.asid, VMID: 0, Leaf: 1 }, iova, size, () =>
-        encodeSmmuCommand('TLBI_NH_ASID', { ASID: domain.asid, VMID: 0 }),
+      cmds.push(
+        ...rangeTlbiCommands(
+          'TLBI_NH_VA',
+          { ASID: domain.asid, VMID: 0, Leaf: 1 },
+          iova,
+          size,
+          this.granule,
+          ril,
+          () => encodeSmmuCommand('TLBI_NH_ASID', { ASID: domain.asid, VMID: 0 }),
+        ),
       );
     } else if (domain.stage === 2) {
-      this.rangeTlbi(cmds, 'TLBI_S2_IPA', { VMID: domain.vmid, Leaf: 1 }, iova, size, () =>
-        encodeSmmuCommand('TLBI_S12_VMALL', { VMID: domain.vmid }),
+      cmds.push(
+        ...rangeTlbiCommands(
+          'TLBI_S2_IPA',
+          { VMID: domain.vmid, Leaf: 1 },
+          iova,
+          size,
+          this.granule,
+          ril,
+          () => encodeSmmuCommand('TLBI_S12_VMALL', { VMID: domain.vmid }),
+        ),
       );
       // Nested stage-1 entries over this stage 2 are combined entries: drop them all.
       if (domain.nestParent) cmds.push(encodeSmmuCommand('TLBI_NH_ALL', { VMID: domain.vmid }));
@@ -600,45 +589,6 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
     }
     cmds.push(syncCommand());
     this.issue(cmds);
-  }
-
-  // __arm_smmu_tlb_inv_range: with RIL, (NUM+1) * 2^SCALE granules per command; without, one
-  // command per granule, or the whole context when that would be more than 128 commands.
-  private rangeTlbi(
-    out: [bigint, bigint][],
-    name: SmmuCommandName,
-    base: BitFieldInput,
-    iova: number,
-    size: number,
-    whole: () => [bigint, bigint],
-  ): void {
-    const tg = Math.log2(this.granule);
-    let pages = Math.ceil(size / this.granule);
-    let addr = iova - (iova % this.granule);
-    if (!this.features.rangeInvalidation) {
-      if (pages > 128) {
-        out.push(whole());
-        return;
-      }
-      for (let i = 0; i < pages; i++)
-        out.push(encodeSmmuCommand(name, { ...base, Address: addr + i * this.granule }));
-      return;
-    }
-    while (pages > 0) {
-      const scale = lowestSetBit(pages);
-      const num = Math.floor(pages / 2 ** scale) % 32;
-      out.push(
-        encodeSmmuCommand(name, {
-          ...base,
-          TG: (tg - 10) / 2,
-          SCALE: scale,
-          NUM: num - 1,
-          Address: addr,
-        }),
-      );
-      pages -= num * 2 ** scale;
-      addr += num * 2 ** (scale + tg);
-    }
   }
 
   // ---- attach / detach -----------------------------------------------------------------------
@@ -843,7 +793,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
 
   // ---- commands ----------------------------------------------------------------------------
 
-  submitCommands(commands: Uint8Array): HwResult<number> | CommandFailure {
+  submitCommands(commands: Uint8Array): HwResult<number> | CommandSmmuFailure {
     if (commands.length % SMMU_CMD_BYTES !== 0) {
       return {
         ok: false,
@@ -860,7 +810,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
   }
 
   // Push each command into CMDQ memory and let the SMMU consume it.
-  private runCommands(list: readonly [bigint, bigint][]): HwResult<number> | CommandFailure {
+  private runCommands(list: readonly [bigint, bigint][]): HwResult<number> | CommandSmmuFailure {
     this.cmdq.cons &= ~(0x7f << 24); // the driver's GERROR handler already skipped any earlier error
     let consumed = 0;
     for (const cmd of list) {
@@ -1016,7 +966,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
     const access = ctx.access;
     let ste = this.steCache.get(sid);
     if (ste === undefined) {
-      const r = this.fetchSte(sid);
+      const r = fetchSte(this.fetchContext, sid);
       if (!r.ok) return this.fail(ctx, iova, out, r);
       ste = r.value;
       this.steCache.set(sid, ste);
@@ -1080,7 +1030,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
         const key = cdKey(sid, index);
         cd = this.cdCache.get(key) ?? null;
         if (cd === null) {
-          const r = this.fetchCd(ste, index, iova);
+          const r = fetchCd(this.fetchContext, ste, index, iova);
           if (!r.ok) return this.fail(ctx, iova, out, r);
           cd = r.value;
           this.cdCache.set(key, cd);
@@ -1227,185 +1177,13 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
     this.devtlbLive = true;
   }
 
-  // Read and check the STE of `sid` (C_BAD_STREAMID, F_STE_FETCH, C_BAD_STE).
-  private fetchSte(sid: number): { ok: true; value: CachedSte } | Failure {
-    const loc = this.streamTable.locateSte(sid);
-    if (!loc.ok) {
-      return loc.event === 'F_STE_FETCH'
-        ? {
-            ok: false,
-            event: 'F_STE_FETCH',
-            values: { FetchAddr: loc.address - (loc.address % 8) },
-            reason: loc.reason,
-            stage: 0,
-            kind: 'table-fetch',
-          }
-        : {
-            ok: false,
-            event: 'C_BAD_STREAMID',
-            values: {},
-            reason: loc.reason,
-            stage: 0,
-            kind: 'no-context',
-          };
-    }
-    const words = readSmmuWords(this.env.memory, loc.address, SMMU_STE_WORDS);
-    const f = SMMU_STE.decode(words);
-    const bad = (why: string): Failure =>
-      configFailure('C_BAD_STE', `STE of stream ${sid}: ${why}`);
-    if (f.V !== 1) return bad('V is 0');
-    const config = f.Config as number;
-    if (config < 4) {
-      if (config !== 0) return bad(`Config ${config} is reserved`);
-      return { ok: true, value: plainSte(words, config) };
-    }
-    if (config === SMMU_STE_CONFIG.BYPASS) return { ok: true, value: plainSte(words, config) };
-    const s1 = (config & 1) !== 0;
-    const s2 = (config & 2) !== 0;
-    if (s2 && !this.features.stage2) return bad('stage 2 is not implemented');
-    let s2table: ArmLpaePageTable | null = null;
-    let s2Memory: Stage2TableMemory | null = null;
-    if (s2) {
-      if (f.S2AA64 !== 1) return bad('S2AA64 is 0 (AArch32 tables are not supported)');
-      const granule = armTgDecode(f.S2TG as number);
-      if (granule === undefined) return bad('S2TG is reserved');
-      const startLevel = armS2Sl0Decode(granule, f.S2SL0 as number);
-      if (startLevel === undefined) return bad('S2SL0 is reserved');
-      try {
-        s2table = new ArmLpaePageTable({
-          stage: 2,
-          memory: this.env.allocator,
-          root: f.S2TTB as number,
-          granule,
-          inputBits: 64 - (f.S2T0SZ as number),
-          outputBits: Math.min(armPsDecode(f.S2PS as number), this.oasBits),
-          startLevel,
-          hardwareDirty: f.S2HD === 1 && this.features.httu === 2,
-          hardwareAccessFlag: f.S2HA === 1 && this.features.httu >= 1,
-        });
-      } catch (e) {
-        return bad(`stage-2 geometry is inconsistent (${(e as Error).message})`);
-      }
-      if (s1) s2Memory = new Stage2TableMemory(s2table, this.env.allocator);
-    }
-    if (s1) {
-      if ((f.S1Fmt as number) === 3) return bad('S1Fmt is reserved');
-      if ((f.S1CDMax as number) > this.features.ssidBits)
-        return bad(`S1CDMax ${f.S1CDMax} exceeds SSIDSIZE`);
-    }
-    return {
-      ok: true,
-      value: {
-        words,
-        config,
-        s1,
-        s2,
-        vmid: s2 ? (f.S2VMID as number) : 0,
-        s1fmt: f.S1Fmt as number,
-        s1ctxptr: f.S1ContextPtr as number,
-        s1cdmax: f.S1CDMax as number,
-        s1dss: f.S1DSS as number,
-        s1stalld: f.S1STALLD === 1,
-        eats: f.EATS as number,
-        s2stall: f.S2S === 1,
-        s2table,
-        s2Memory,
-      },
-    };
-  }
-
-  // Read a CD (through stage 2 when nested) and check it (F_CD_FETCH, C_BAD_CD, stage-2 CD faults).
-  private fetchCd(
-    ste: CachedSte,
-    ssid: number,
-    iova: number,
-  ): { ok: true; value: CachedCd } | Failure {
-    const readGuest = (ipa: number, count: number): bigint[] | Failure => {
-      let pa = ipa;
-      if (ste.s2table !== null) {
-        const t = ste.s2table.translate(ipa, ACCESS_READ, this.t2);
-        if (!t.ok) {
-          return walkFailure(
-            eventFor(t.fault),
-            2,
-            { CLASS: SMMU_EVENT_CLASS.CD, IPA: pageOf(ipa), InputAddr: iova },
-            t.fault ?? 'not-present',
-            `stage 2 does not translate the CD at IPA 0x${ipa.toString(16)}`,
-          );
-        }
-        pa = t.pa;
-      }
-      if (pa + count * 8 > 2 ** this.env.memory.addressBits) {
-        return {
-          ok: false,
-          event: 'F_CD_FETCH',
-          values: { FetchAddr: pa - (pa % 8) },
-          reason: `CD address 0x${pa.toString(16)} is outside memory`,
-          stage: 0,
-          kind: 'table-fetch',
-        };
-      }
-      return readSmmuWords(this.env.memory, pa, count);
-    };
-    let cdAddress: number;
-    if (ste.s1fmt === 0) {
-      cdAddress = ste.s1ctxptr + ssid * SMMU_CD_BYTES;
-    } else {
-      const leafEntries = ste.s1fmt === 1 ? 64 : 1024;
-      const l1 = readGuest(ste.s1ctxptr + Math.floor(ssid / leafEntries) * 8, 1);
-      if (!Array.isArray(l1)) return l1;
-      const desc = SMMU_CD_L1_DESC.decode(l1);
-      if (desc.V !== 1)
-        return configFailure(
-          'C_BAD_SUBSTREAMID',
-          `the L1 CD descriptor for SubstreamID ${ssid} is not valid`,
-        );
-      cdAddress = (desc.L2Ptr as number) + (ssid % leafEntries) * SMMU_CD_BYTES;
-    }
-    const words = readGuest(cdAddress, SMMU_CD_WORDS);
-    if (!Array.isArray(words)) return words;
-    const f = SMMU_CD.decode(words);
-    const bad = (why: string): Failure => configFailure('C_BAD_CD', `CD ${ssid}: ${why}`);
-    if (f.V !== 1) return bad('V is 0');
-    if (f.AA64 !== 1) return bad('AA64 is 0 (AArch32 tables are not supported)');
-    const granule = armTgDecode(f.TG0 as number);
-    if (granule === undefined) return bad('TG0 is reserved');
-    const inputBits = 64 - (f.T0SZ as number);
-    let table: ArmLpaePageTable;
-    try {
-      table = new ArmLpaePageTable({
-        stage: 1,
-        memory: ste.s2Memory ?? this.env.allocator,
-        root: f.TTB0 as number,
-        granule,
-        inputBits,
-        outputBits: Math.min(armPsDecode(f.IPS as number), this.oasBits),
-        hardwareDirty: f.HD === 1 && this.features.httu === 2,
-        hardwareAccessFlag: f.HA === 1 && this.features.httu >= 1,
-      });
-    } catch (e) {
-      return bad(`T0SZ ${f.T0SZ} is invalid for the granule (${(e as Error).message})`);
-    }
-    return {
-      ok: true,
-      value: {
-        words,
-        asid: f.ASID as number,
-        table,
-        stall: f.S === 1,
-        epd0: f.EPD0 === 1,
-        inputLimit: 2 ** inputBits,
-      },
-    };
-  }
-
   // A walk fault: a stall (page request or driver abort), a PRI request, or a plain event.
   private walkFault(
     ctx: DmaContext,
     ste: CachedSte,
     iova: number,
     out: DmaTranslation,
-    f: Failure,
+    f: SmmuFailure,
   ): boolean {
     const master = this.sidToMaster.get(ctx.requester);
     const cd =
@@ -1465,7 +1243,7 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
   }
 
   // A PRI page request: written to the PRI queue; Linux 6.17 denies every one (arm_smmu_handle_ppr).
-  private priRequest(ctx: DmaContext, iova: number, out: DmaTranslation, f: Failure): boolean {
+  private priRequest(ctx: DmaContext, iova: number, out: DmaTranslation, f: SmmuFailure): boolean {
     const prgi = this.nextPrgIndex;
     this.nextPrgIndex = (this.nextPrgIndex + 1) & 511;
     const ssv = ctx.pasid >= 0;
@@ -1511,13 +1289,13 @@ export class Smmuv3Iommu implements IommuInstance, Smmuv3DomainOwner {
     return false;
   }
 
-  private fail(ctx: DmaContext, iova: number, out: DmaTranslation, f: Failure): false {
+  private fail(ctx: DmaContext, iova: number, out: DmaTranslation, f: SmmuFailure): false {
     out.fault = this.recordEvent(ctx, iova, f);
     return false;
   }
 
   // Write an event record to the event queue and log it as a HwFault.
-  private recordEvent(ctx: DmaContext, iova: number, f: Failure): HwFault {
+  private recordEvent(ctx: DmaContext, iova: number, f: SmmuFailure): HwFault {
     const ssv = ctx.pasid >= 0;
     const values: Record<string, number | bigint | boolean> = {
       SID: ctx.requester,
@@ -1620,56 +1398,6 @@ function pass(out: DmaTranslation, iova: number): true {
   return true;
 }
 
-function pageOf(addr: number): number {
-  return addr - (addr % 4096);
-}
-
-function plainSte(words: readonly bigint[], config: number): CachedSte {
-  return {
-    words,
-    config,
-    s1: false,
-    s2: false,
-    vmid: 0,
-    s1fmt: 0,
-    s1ctxptr: 0,
-    s1cdmax: 0,
-    s1dss: 0,
-    s1stalld: false,
-    eats: 0,
-    s2stall: false,
-    s2table: null,
-    s2Memory: null,
-  };
-}
-
-function configFailure(event: SmmuEventName, reason: string): Failure {
-  return { ok: false, event, values: {}, reason, stage: 0, kind: 'bad-config' };
-}
-
-function walkFailure(
-  event: SmmuEventName,
-  stage: number,
-  values: BitFieldInput,
-  kind: TranslationFault,
-  reason: string,
-): Failure {
-  return { ok: false, event, values, reason, stage, kind };
-}
-
-function eventFor(fault: TranslationFault | null): SmmuEventName {
-  switch (fault) {
-    case 'access-flag':
-      return 'F_ACCESS';
-    case 'permission':
-      return 'F_PERMISSION';
-    case 'address-size':
-      return 'F_ADDR_SIZE';
-    default:
-      return 'F_TRANSLATION';
-  }
-}
-
 // Whether cached permissions allow an access (otherwise the SMMU walks again).
 function permitted(prot: number, access: number): boolean {
   if ((access & ACCESS_READ) !== 0 && (prot & IOMMU_READ) === 0) return false;
@@ -1684,41 +1412,6 @@ function pgfaultPerm(access: number): number {
   if ((access & ACCESS_EXEC) !== 0) perm |= IOMMU_PGFAULT_PERM_EXEC;
   if ((access & ACCESS_PRIV) !== 0) perm |= IOMMU_PGFAULT_PERM_PRIV;
   return perm;
-}
-
-function syncCommand(): [bigint, bigint] {
-  return encodeSmmuCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIAttr: 0xf });
-}
-
-// arm_smmu_atc_inv_to_cmd: the smallest aligned power-of-two span of 4K pages covering the range.
-function atcInv(sid: number, ssid: number, iova: number, size: number): [bigint, bigint] {
-  const ssv = ssid >= 0;
-  const base = { SID: sid, SSV: ssv, SSID: ssv ? ssid : 0 };
-  if (size === 0) return encodeSmmuCommand('ATC_INV', { ...base, Size: SMMU_ATC_INV_SIZE_ALL });
-  const first = Math.floor(iova / 4096);
-  const last = Math.floor((iova + size - 1) / 4096);
-  let span = 0;
-  while (Math.floor(first / 2 ** span) !== Math.floor(last / 2 ** span)) span++;
-  const start = first - (first % 2 ** span);
-  return encodeSmmuCommand('ATC_INV', { ...base, Size: span, Address: start * 4096 });
-}
-
-// The address range a TLBI-by-address command covers.
-function tlbiRange(f: Readonly<Record<string, number>>): [number, number] {
-  const tg = f.TG as number;
-  const address = f.Address as number;
-  if (tg === 0) return [address, 1];
-  const granule = 2 ** (10 + 2 * tg);
-  return [address, ((f.NUM as number) + 1) * 2 ** (f.SCALE as number) * granule];
-}
-
-function lowestSetBit(n: number): number {
-  let bit = 0;
-  while (n % 2 === 0) {
-    n /= 2;
-    bit++;
-  }
-  return bit;
 }
 
 // The lowest free id in [min, max], or -1.
