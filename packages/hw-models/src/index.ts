@@ -10,6 +10,7 @@
 export * from './device.js';
 export * from './dma.js';
 export * from './iommu/amd/index.js';
+export * from './iommu/create.js';
 export * from './iommu/iommu.js';
 export * from './iommu/iotlb.js';
 export * from './iommu/mock/index.js';
