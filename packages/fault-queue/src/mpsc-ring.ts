@@ -1,16 +1,15 @@
 /**
  * The multi-producer, single-consumer ring. Producers take positions with a
- * compare-and-swap on the tail; each slot has a sequence word that says
- * whose turn it is, so a record becomes visible only when its producer has
- * finished writing it (never torn), and a slot is reused only after the
- * consumer has freed it (never overwritten unread). This is D. Vyukov's
- * bounded queue, reduced to one consumer.
+ * compare-and-swap on the tail, after checking against the consumer's
+ * published position that the slot is free. Each slot has a sequence word
+ * that the producer sets, once the record is written, to "position + 1": the
+ * consumer takes a record only when its slot says so, so a record is never
+ * read half-written, and a producer that stalls between claim and commit
+ * holds up the records behind it instead of letting them pass it.
  *
- * Positions run modulo M, the largest multiple of the capacity up to 2^30, so
- * that `position % capacity` names the slot even across the wrap and any
+ * Positions run modulo M, the largest multiple of the capacity up to 2^30,
+ * so that `position % capacity` names the slot even across the wrap and any
  * capacity works (85 records of 48 bytes in 4 KiB, not only powers of two).
- * A slot's sequence word holds the position it waits for: `p` when free for
- * the producer of position `p`, `p + 1` once that record is committed.
  */
 import {
   allocateRing,
@@ -22,6 +21,7 @@ import {
   W_CONSUMER_WAITING,
   W_HEAD,
   W_HEAD_HI,
+  W_HEAD_POSITION,
   W_MODULUS,
   W_PRODUCERS_WAITING,
   W_TAIL,
@@ -31,7 +31,7 @@ import {
  * A lock-free ring of fixed-size records for any number of producers (in any
  * threads) and one consumer. Create it with `MpscRing.create(options)`, send
  * `ring.buffer` to every worker, and attach there with `new MpscRing(buffer)`
- * (or `attachRing`). Records of one producer arrive in the order it committed
+ * (or `attachRing`). Records of one producer arrive in the order it claimed
  * them; records of different producers interleave.
  */
 export class MpscRing extends RingBase {
@@ -40,11 +40,12 @@ export class MpscRing extends RingBase {
 
   private readonly seqs: Int32Array;
   private readonly modulus: number;
-  private readonly half: number;
-  // This producer's outstanding claim.
-  private claimPosition = -1;
-  private claimSlot = 0;
-  // The consumer's position (modulo M), its slot and its read count (low 32 bits).
+  // This producer: the consumer position it last saw, the tail position it
+  // saw then, and its claims not yet committed.
+  private headSeen: number;
+  private headSeenAt: number;
+  private pending: number[] = [];
+  // The consumer: its position (modulo M), its slot, its read count (low 32 bits).
   private position: number;
   private slot: number;
   private readCount: number;
@@ -59,45 +60,48 @@ export class MpscRing extends RingBase {
     super(buffer, 'mpsc');
     this.seqs = new Int32Array(buffer, RING_HEADER_BYTES, this.capacity);
     this.modulus = this.ctl[W_MODULUS] as number;
-    this.half = this.modulus / 2;
-    const read = readTotal(this.ctl, W_HEAD, W_HEAD_HI);
-    this.position = read % this.modulus;
+    this.position = Atomics.load(this.ctl, W_HEAD_POSITION);
     this.slot = this.position % this.capacity;
     this.readCount = Atomics.load(this.ctl, W_HEAD);
+    this.headSeen = this.position;
+    this.headSeenAt = this.position;
   }
 
   /** {@inheritDoc RingBase.claim} */
   claim(): number {
-    const { ctl, seqs, capacity, modulus, half } = this;
+    const { ctl, capacity, modulus } = this;
     let position = Atomics.load(ctl, W_TAIL);
     for (;;) {
-      const slot = position % capacity;
-      let distance = Atomics.load(seqs, slot) - position;
-      if (distance > half) distance -= modulus;
-      else if (distance < -half) distance += modulus;
-      if (distance === 0) {
-        const next = position + 1 === modulus ? 0 : position + 1;
-        const seen = Atomics.compareExchange(ctl, W_TAIL, position, next);
-        if (seen === position) {
-          this.claimPosition = position;
-          this.claimSlot = slot;
-          return slot * this.wordsPerRecord;
-        }
-        position = seen; // another producer took it: try the next one
-      } else if (distance < 0) {
-        return this.full(); // the slot still holds last lap's record
-      } else {
-        position = Atomics.load(ctl, W_TAIL);
+      // A cached head more than M/4 behind could alias modulo M: refresh it.
+      let sinceSeen = position - this.headSeenAt;
+      if (sinceSeen < 0) sinceSeen += modulus;
+      let used = position - this.headSeen;
+      if (used < 0) used += modulus;
+      if (used >= capacity || sinceSeen > modulus / 4) {
+        this.headSeen = Atomics.load(ctl, W_HEAD_POSITION);
+        this.headSeenAt = position;
+        used = position - this.headSeen;
+        if (used < 0) used += modulus;
+        if (used >= capacity) return this.full();
       }
+      const next = position + 1 === modulus ? 0 : position + 1;
+      const seen = Atomics.compareExchange(ctl, W_TAIL, position, next);
+      if (seen === position) {
+        this.pending.push(position);
+        return (position % capacity) * this.wordsPerRecord;
+      }
+      position = seen; // another producer took it: try the next one
     }
   }
 
   /** {@inheritDoc RingBase.commit} */
   commit(): void {
-    const position = this.claimPosition;
-    if (position < 0) throw new Error('commit() without a claim()');
-    this.claimPosition = -1;
-    Atomics.store(this.seqs, this.claimSlot, position + 1 === this.modulus ? 0 : position + 1);
+    const { pending, seqs, capacity, modulus } = this;
+    if (pending.length === 0) return;
+    for (const position of pending) {
+      Atomics.store(seqs, position % capacity, position + 1 === modulus ? 0 : position + 1);
+    }
+    pending.length = 0;
     if (Atomics.load(this.ctl, W_CONSUMER_WAITING) !== 0) this.wakeConsumer();
   }
 
@@ -109,7 +113,7 @@ export class MpscRing extends RingBase {
 
   /** {@inheritDoc RingBase.release} */
   release(): void {
-    this.free();
+    this.step();
     this.publish(1);
   }
 
@@ -121,7 +125,7 @@ export class MpscRing extends RingBase {
       const committed = this.position + 1 === modulus ? 0 : this.position + 1;
       if (Atomics.load(seqs, this.slot) !== committed) break;
       visit(words, this.slot * wordsPerRecord);
-      this.free();
+      this.step();
       done++;
     }
     if (done > 0) this.publish(done);
@@ -130,39 +134,34 @@ export class MpscRing extends RingBase {
 
   /** {@inheritDoc RingBase.readable} */
   readable(): boolean {
-    const position = readTotal(this.ctl, W_HEAD, W_HEAD_HI) % this.modulus;
+    const position = Atomics.load(this.ctl, W_HEAD_POSITION);
     const committed = position + 1 === this.modulus ? 0 : position + 1;
     return Atomics.load(this.seqs, position % this.capacity) === committed;
   }
 
   /** {@inheritDoc RingBase.size} */
   get size(): number {
-    const head = readTotal(this.ctl, W_HEAD, W_HEAD_HI) % this.modulus;
-    const claimed = Atomics.load(this.ctl, W_TAIL) - head;
+    const claimed = Atomics.load(this.ctl, W_TAIL) - Atomics.load(this.ctl, W_HEAD_POSITION);
     return claimed < 0 ? claimed + this.modulus : claimed;
   }
 
   protected writtenTotal(): number {
     // Claimed slots count as written: a producer between claim and commit
     // will commit, and the ring has no other way to count across producers.
-    for (;;) {
-      const read = readTotal(this.ctl, W_HEAD, W_HEAD_HI);
-      const tail = Atomics.load(this.ctl, W_TAIL);
-      if (readTotal(this.ctl, W_HEAD, W_HEAD_HI) !== read) continue;
-      const claimed = tail - (read % this.modulus);
-      return read + (claimed < 0 ? claimed + this.modulus : claimed);
-    }
+    // The read total is loaded before the tail, so the tail is never behind it.
+    const read = readTotal(this.ctl, W_HEAD, W_HEAD_HI);
+    const claimed = Atomics.load(this.ctl, W_TAIL) - (read % this.modulus);
+    return read + (claimed < 0 ? claimed + this.modulus : claimed);
   }
 
-  // Hands the consumer's slot back to the producer of the next lap.
-  private free(): void {
-    const reuse = this.position + this.capacity;
-    Atomics.store(this.seqs, this.slot, reuse >= this.modulus ? reuse - this.modulus : reuse);
+  private step(): void {
     this.position = this.position + 1 === this.modulus ? 0 : this.position + 1;
     this.slot = this.slot + 1 === this.capacity ? 0 : this.slot + 1;
   }
 
+  // The position first (producers' room), then the total (the counters).
   private publish(count: number): void {
+    Atomics.store(this.ctl, W_HEAD_POSITION, this.position);
     const next = (this.readCount + count) | 0;
     storeTotal(this.ctl, W_HEAD, W_HEAD_HI, this.readCount, next);
     this.readCount = next;

@@ -78,6 +78,8 @@ export const W_REJECTED = 20;
 export const W_REJECTED_HI = 21;
 export const W_HEAD = 32;
 export const W_HEAD_HI = 33;
+/** Multi-producer ring: the consumer's position (modulo M), for producers' full check. */
+export const W_HEAD_POSITION = 34;
 export const W_CONSUMER_WAITING = 48;
 export const W_PRODUCERS_WAITING = 49;
 export const W_CLOSED = 50;
@@ -136,8 +138,8 @@ export function allocateRing(
   // a slot index is position % capacity even across the wrap.
   ctl[W_MODULUS] = capacity * Math.floor(2 ** 30 / capacity);
   if (kind === 'mpsc') {
-    const seqs = new Int32Array(buffer, RING_HEADER_BYTES, capacity);
-    for (let i = 0; i < capacity; i++) seqs[i] = i;
+    // -1 is no position: no slot looks committed before its first producer.
+    new Int32Array(buffer, RING_HEADER_BYTES, capacity).fill(-1);
   }
   Atomics.store(ctl, W_MAGIC, MAGIC);
   return buffer;
@@ -255,12 +257,13 @@ export abstract class RingBase {
   /**
    * Reserves the next free slot for this producer and returns its word index
    * in `words`, or -1 when the ring is full (counted under the full policy).
-   * Write the record there, then call `commit()`. One claim at a time per
-   * ring object.
+   * Write the record there, then call `commit()`. Several claims may precede
+   * one commit: the single-producer ring then publishes the whole batch with
+   * one atomic store, which is what makes batches fast.
    */
   abstract claim(): number;
 
-  /** Publishes the record written into the slot of the last `claim()`. */
+  /** Publishes every record claimed (and written) since the last commit. */
   abstract commit(): void;
 
   // ---- consumer side (implemented per kind) --------------------------------

@@ -29,9 +29,11 @@ export class SpscRing extends RingBase {
   /** Always `'spsc'`. */
   readonly kind = 'spsc' as const;
 
-  // Producer's view: records written (low 32 bits), its slot, the head it last saw.
+  // Producer's view: records published (low 32 bits), records claimed (the
+  // same plus the batch being written), the next slot, the head it last saw.
   private tail: number;
-  private tailSlot: number;
+  private claimed: number;
+  private claimSlot: number;
   private headSeen: number;
   // Consumer's view: records read (low 32 bits), its slot, the tail it last saw.
   private head: number;
@@ -47,7 +49,8 @@ export class SpscRing extends RingBase {
   constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
     super(buffer, 'spsc');
     this.tail = Atomics.load(this.ctl, W_TAIL);
-    this.tailSlot = readTotal(this.ctl, W_TAIL, W_TAIL_HI) % this.capacity;
+    this.claimed = this.tail;
+    this.claimSlot = readTotal(this.ctl, W_TAIL, W_TAIL_HI) % this.capacity;
     this.headSeen = Atomics.load(this.ctl, W_HEAD);
     this.head = this.headSeen;
     this.headSlot = readTotal(this.ctl, W_HEAD, W_HEAD_HI) % this.capacity;
@@ -56,19 +59,21 @@ export class SpscRing extends RingBase {
 
   /** {@inheritDoc RingBase.claim} */
   claim(): number {
-    if ((this.tail - this.headSeen) >>> 0 >= this.capacity) {
+    if ((this.claimed - this.headSeen) >>> 0 >= this.capacity) {
       this.headSeen = Atomics.load(this.ctl, W_HEAD);
-      if ((this.tail - this.headSeen) >>> 0 >= this.capacity) return this.full();
+      if ((this.claimed - this.headSeen) >>> 0 >= this.capacity) return this.full();
     }
-    return this.tailSlot * this.wordsPerRecord;
+    const slot = this.claimSlot;
+    this.claimSlot = slot + 1 === this.capacity ? 0 : slot + 1;
+    this.claimed = (this.claimed + 1) | 0;
+    return slot * this.wordsPerRecord;
   }
 
   /** {@inheritDoc RingBase.commit} */
   commit(): void {
-    const next = (this.tail + 1) | 0;
-    storeTotal(this.ctl, W_TAIL, W_TAIL_HI, this.tail, next);
-    this.tail = next;
-    this.tailSlot = this.tailSlot + 1 === this.capacity ? 0 : this.tailSlot + 1;
+    if (this.claimed === this.tail) return;
+    storeTotal(this.ctl, W_TAIL, W_TAIL_HI, this.tail, this.claimed);
+    this.tail = this.claimed;
     if (Atomics.load(this.ctl, W_CONSUMER_WAITING) !== 0) this.wakeConsumer();
   }
 

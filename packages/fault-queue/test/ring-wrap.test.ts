@@ -5,9 +5,9 @@
 import { describe, expect, it } from 'vitest';
 import { MpscRing, SpscRing } from '../src/index.js';
 import {
-  RING_HEADER_BYTES,
   W_HEAD,
   W_HEAD_HI,
+  W_HEAD_POSITION,
   W_MODULUS,
   W_TAIL,
   W_TAIL_HI,
@@ -59,11 +59,7 @@ describe('counter and position wrap', () => {
     ctl[W_HEAD] = total | 0;
     ctl[W_HEAD_HI] = 2 * Math.floor(total / TWO_32);
     ctl[W_TAIL] = position;
-    const seqs = new Int32Array(created.buffer, RING_HEADER_BYTES, 5);
-    for (let k = 0; k < 5; k++) {
-      const p = (position + k) % modulus;
-      seqs[p % 5] = p;
-    }
+    ctl[W_HEAD_POSITION] = position;
     return { ring: new MpscRing(created.buffer), ctl, modulus };
   }
 

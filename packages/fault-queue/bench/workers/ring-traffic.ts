@@ -41,6 +41,9 @@ export interface TrafficReport {
   readonly elapsedMs: number;
 }
 
+/** Records a producer writes before each commit. */
+const PRODUCER_BATCH = 32;
+
 /** The check words of a record: anything a torn or stale record would not repeat. */
 export const checkWord = (producer: number, seq: number): number =>
   Math.imul(seq ^ 0x5bd1e995, producer + 0x9e3779b1) | 0;
@@ -50,9 +53,12 @@ function produce(job: TrafficJob): number {
   const { words } = ring;
   const id = job.producer ?? 0;
   const wordsPerRecord = ring.wordsPerRecord;
+  let batch = 0;
   for (let seq = 0; seq < job.count; ) {
     const w = ring.claim();
     if (w < 0) {
+      if (batch > 0) ring.commit();
+      batch = 0;
       if (job.once) seq++;
       else ring.waitWritableSync(50);
       continue;
@@ -60,9 +66,13 @@ function produce(job: TrafficJob): number {
     words[w] = id;
     words[w + 1] = seq;
     const check = checkWord(id, seq);
-    for (let i = 2; i < wordsPerRecord; i++) words[w + i] = check + i;
-    ring.commit();
+    for (let i = 2; i < wordsPerRecord; i++) words[w + i] = (check + i) | 0;
     seq++;
+    // Publish in batches: one commit (one atomic store on the SPSC ring) per batch.
+    if (++batch === PRODUCER_BATCH || seq === job.count) {
+      ring.commit();
+      batch = 0;
+    }
   }
   return job.count;
 }
@@ -87,7 +97,7 @@ function consume(job: TrafficJob): TrafficReport {
     }
     const check = checkWord(id, seq);
     for (let i = 2; i < wordsPerRecord; i++) {
-      if (words[w + i] !== check + i) {
+      if (words[w + i] !== ((check + i) | 0)) {
         torn++;
         return;
       }
@@ -180,8 +190,17 @@ function nextMessage(worker: Worker): Promise<unknown> {
 
 // ---- when loaded as a worker -------------------------------------------------
 
-if (!isMainThread && parentPort !== null && (workerData as { job?: TrafficJob }).job) {
-  const job = (workerData as { job: TrafficJob }).job;
+// Only the module the worker was started for answers (the other traffic
+// module is imported by this one, and must stay quiet).
+const started = workerData as { entry?: string; job?: TrafficJob } | null;
+if (
+  !isMainThread &&
+  parentPort !== null &&
+  started?.entry !== undefined &&
+  new URL(started.entry).pathname === new URL(import.meta.url).pathname &&
+  started.job
+) {
+  const job = started.job;
   const port = parentPort;
   port.once('message', () => {
     port.postMessage(job.role === 'producer' ? produce(job) : consume(job));

@@ -1,0 +1,141 @@
+/**
+ * The reference the rings are measured against across threads: the same
+ * records (producer id, sequence, check words), sent with postMessage over a
+ * MessageChannel in batches of `batch` records (one transferred Int32Array per
+ * batch), and checked by the consumer the same way.
+ */
+import {
+  isMainThread,
+  MessageChannel,
+  type MessagePort,
+  parentPort,
+  Worker,
+  workerData,
+} from 'node:worker_threads';
+import { checkWord } from './ring-traffic.js';
+
+const WORDS = 10; // 40-byte records, as in the ring runs
+
+interface PostJob {
+  readonly role: 'producer' | 'consumer';
+  /** Producer: where it posts. Consumer: one port per producer. */
+  readonly ports: MessagePort[];
+  readonly producer?: number;
+  readonly count: number;
+  readonly producers?: number;
+  readonly batch: number;
+}
+
+function produce(job: PostJob): void {
+  const id = job.producer ?? 0;
+  for (let seq = 0; seq < job.count; ) {
+    const n = Math.min(job.batch, job.count - seq);
+    const words = new Int32Array(n * WORDS);
+    for (let r = 0; r < n; r++, seq++) {
+      const w = r * WORDS;
+      words[w] = id;
+      words[w + 1] = seq;
+      const check = checkWord(id, seq);
+      for (let i = 2; i < WORDS; i++) words[w + i] = (check + i) | 0;
+    }
+    (job.ports[0] as MessagePort).postMessage(words, [words.buffer]);
+  }
+}
+
+function consume(job: PostJob): Promise<{ received: number; bad: number }> {
+  const producers = job.producers ?? 1;
+  const total = job.count * producers;
+  const next = new Int32Array(producers);
+  let received = 0;
+  let bad = 0;
+  return new Promise((resolve) => {
+    const onBatch = (words: Int32Array): void => {
+      for (let w = 0; w < words.length; w += WORDS) {
+        const id = words[w] as number;
+        const seq = words[w + 1] as number;
+        if (seq !== next[id] || words[w + 2] !== ((checkWord(id, seq) + 2) | 0)) bad++;
+        next[id] = seq + 1;
+        received++;
+      }
+      if (received >= total) {
+        for (const port of job.ports) port.close();
+        resolve({ received, bad });
+      }
+    };
+    for (const port of job.ports) port.on('message', onBatch);
+  });
+}
+
+/**
+ * Runs `producers` producer workers posting to one consumer worker and
+ * resolves with the consumer's counts and the wall time from 'go' to its end.
+ */
+export async function runPostTraffic(
+  producers: number,
+  perProducer: number,
+  batch: number,
+): Promise<{ received: number; bad: number; wallMs: number }> {
+  const entry = new URL(import.meta.url).href;
+  const boot = new URL('./ts-worker.mjs', import.meta.url);
+  // One channel per producer, straight to the consumer: no hop through here.
+  const channels = Array.from({ length: producers }, () => new MessageChannel());
+  const consumerPorts = channels.map((c) => c.port2);
+  const consumer = new Worker(boot, {
+    workerData: {
+      entry,
+      job: { role: 'consumer', ports: consumerPorts, count: perProducer, producers, batch },
+    },
+    transferList: consumerPorts,
+  });
+  const producerWorkers = channels.map(
+    ({ port1 }, producer) =>
+      new Worker(boot, {
+        workerData: {
+          entry,
+          job: { role: 'producer', ports: [port1], producer, count: perProducer, batch },
+        },
+        transferList: [port1],
+      }),
+  );
+  const all = [consumer, ...producerWorkers];
+  try {
+    await Promise.all(all.map((w) => once(w)));
+    const start = performance.now();
+    const result = once(consumer) as Promise<{ received: number; bad: number }>;
+    for (const w of all) w.postMessage('go');
+    const counts = await result;
+    return { ...counts, wallMs: performance.now() - start };
+  } finally {
+    await Promise.all(all.map((w) => w.terminate()));
+  }
+}
+
+function once(worker: Worker): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+}
+
+// Only the module the worker was started for answers (the other traffic
+// module is imported by this one, and must stay quiet).
+const started = workerData as { entry?: string; job?: PostJob } | null;
+if (
+  !isMainThread &&
+  parentPort !== null &&
+  started?.entry !== undefined &&
+  new URL(started.entry).pathname === new URL(import.meta.url).pathname &&
+  started.job
+) {
+  const job = started.job;
+  const port = parentPort;
+  port.once('message', async () => {
+    if (job.role === 'producer') {
+      produce(job);
+      port.postMessage('done');
+    } else {
+      port.postMessage(await consume(job));
+    }
+  });
+  port.postMessage('ready');
+}
