@@ -1,4 +1,5 @@
-// The SMMUv3 instance as iommufd-core sees it: domain allocation rules,
+// The SMMUv3 instance as iommufd-core sees it: the QEMU qtest stage-1 chain,
+// DMA through the driver model, domain allocation rules,
 // attach/detach and PASIDs, nested translation, every fault kind, caches and
 // their invalidation, stalls, PRI, ATS, the command queue and the event queue.
 import {
@@ -15,6 +16,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   ACCESS_READ,
+  ACCESS_UPDATE_AD,
   ACCESS_WRITE,
   type ArmLpaePageTable,
   Device,
@@ -22,6 +24,7 @@ import {
   decodeSmmuEvent,
   encodeSmmuCommand,
   FrameAllocator,
+  IOMMU_CACHE,
   IOMMU_READ,
   IOMMU_WRITE,
   type IommuConfig,
@@ -253,6 +256,51 @@ describe('attach, detach and PASIDs', () => {
       S1DSS: 0,
     });
     expect(translate(smmu, dev, 0x40, ACCESS_READ, 0xabcde).pa).toBe(0x500040);
+  });
+});
+
+describe('granules and stage 2 alone', () => {
+  it('a 64K-granule SMMU: CD TG0 64K for stage 1, S2TG/S2SL0 for stage 2, DMA through both', () => {
+    const { smmu, memory } = setup({ pageSizes: [65536, 2 ** 29] });
+    const a = new Device({ name: '0000:0c:00.0' });
+    const b = new Device({ name: '0000:0c:00.1' });
+    smmu.addDevice(a);
+    smmu.addDevice(b);
+    const s1 = paging(smmu);
+    expect(s1.geometry.pageSizes).toEqual([65536, 2 ** 29]);
+    s1.map(0x10000, 0x400000, 65536, RW);
+    ok(smmu.attach(a, s1));
+    const cdPtr = SMMU_STE.decode(smmu.streamTable.readSte(a.rid)).S1ContextPtr as number;
+    expect(SMMU_CD.decode(smmuBytesToWords(memory.read(cdPtr, 64)))).toMatchObject({
+      TG0: 1,
+      T0SZ: 16,
+    });
+    expect(translate(smmu, a, 0x1abcd).pa).toBe(0x40abcd);
+    const s2 = paging(smmu, { nestParent: true });
+    s2.map(0x20000000, 0x60000000, 2 ** 29, RW);
+    ok(smmu.attach(b, s2));
+    expect(SMMU_STE.decode(smmu.streamTable.readSte(b.rid))).toMatchObject({
+      Config: 6,
+      S2TG: 1,
+      S2SL0: 2,
+      S2T0SZ: 16,
+      S2VMID: s2.vmid,
+    });
+    const out = translate(smmu, b, 0x20001234, ACCESS_WRITE | ACCESS_UPDATE_AD);
+    expect(out).toMatchObject({ ok: true, pa: 0x60001234 });
+    expect(smmu.iotlb.entries()).toContainEqual(
+      expect.objectContaining({ tag: s2.vmid, pageSize: 2 ** 29 }),
+    );
+    const f = translate(smmu, b, 0x1000).fault;
+    expect(f).toMatchObject({ name: 'F_TRANSLATION', stage: 2 });
+    expect(eventFields(f?.record as Uint8Array).fields).toMatchObject({
+      S2: 1,
+      CLASS: 2,
+      IPA: 0x1000,
+    });
+    expect(smmu.attach(a, ok(smmu.allocDomain({ type: 'identity' })), 1)).toMatchObject({
+      ok: false,
+    });
   });
 });
 
@@ -720,5 +768,102 @@ describe('command queue', () => {
     ];
     expect(smmu.submitCommands(cmds(...all))).toEqual({ ok: true, value: all.length });
     expect((Number(smmu.controlRegisters().CMDQ_CONS) >> 24) & 0x7f).toBe(0);
+  });
+});
+
+describe('QEMU qtest stage-1 chain (vector 3)', () => {
+  it('translates 0x8080604567 to 0x4ecba567 through STE, CD and four levels in memory', () => {
+    const { memory, smmu } = setup();
+    const dev = new Device({ name: 'qtest', streamIds: [0] });
+    smmu.addDevice(dev);
+    const q = (pa: number, v: bigint) => memory.writeU64(pa, v);
+    q(0x4e4d0000 + 1 * 8, 0x8000_0000_4e4d_1003n);
+    q(0x4e4d1000 + 2 * 8, 0x8000_0000_4e4d_2003n);
+    q(0x4e4d2000 + 3 * 8, 0x8000_0000_4e4d_3003n);
+    q(0x4e4d3000 + 4 * 8, 0x0400_0000_4ecb_a763n);
+    q(0x4e178fc0, 0x1e206204_c0000010n);
+    q(0x4e178fc8, 0x4e4d0001n);
+    const ste = [0x4e178fcbn, 0n, 0x000d0094_00000000n, 0x4e4d0000n, 0n, 0n, 0n, 0n];
+    smmu.streamTable.writeSte(0, ste);
+    ok(smmu.submitCommands(cmds(encodeSmmuCommand('CFGI_STE', { SID: 0, Leaf: 1 }))));
+    const out = newDmaTranslation();
+    expect(
+      smmu.translateDma(
+        { device: dev, requester: 0, pasid: -1, access: ACCESS_READ },
+        0x8080604567,
+        out,
+      ),
+    ).toBe(true);
+    expect(out.pa).toBe(0x4ecba567);
+    expect(out.fromCache).toBe(false);
+    expect(
+      smmu.translateDma(
+        { device: dev, requester: 0, pasid: -1, access: ACCESS_READ },
+        0x8080604567,
+        out,
+      ),
+    ).toBe(true);
+    expect(out.fromCache).toBe(true);
+    expect(smmu.iotlb.entries()).toContainEqual(
+      expect.objectContaining({ tag: 0, asid: 0x1e20, pageSize: 4096 }),
+    );
+  });
+});
+
+describe('paging domains through the driver model', () => {
+  it('stage-1 domain: STE and CD as Linux writes them, DMA through DmaEngine', () => {
+    const { memory, smmu, dma } = setup();
+    const dev = new Device({ name: '0000:01:00.0' });
+    smmu.addDevice(dev);
+    const domain = ok(smmu.allocDomain({ type: 'paging' })) as Smmuv3Domain;
+    expect(domain.stage).toBe(1);
+    expect(domain.tag).toBe(domain.asid);
+    expect(domain.map(0x10000, 0x2000000, 0x2000, RW | IOMMU_CACHE)).toBe(0x2000);
+    ok(smmu.attach(dev, domain));
+    const ste = SMMU_STE.decode(smmu.streamTable.readSte(dev.rid));
+    expect(ste).toMatchObject({
+      V: 1,
+      Config: SMMU_STE_CONFIG.S1_TRANS,
+      S1DSS: 2,
+      S1CIR: 1,
+      S1COR: 1,
+      S1CSH: 3,
+      EATS: 0,
+    });
+    const cdWords = smmuBytesToWords(memory.read(ste.S1ContextPtr as number, 64));
+    expect(SMMU_CD.decode(cdWords)).toMatchObject({
+      V: 1,
+      T0SZ: 16,
+      TG0: 0,
+      IPS: 5,
+      AA64: 1,
+      R: 1,
+      A: 1,
+      ASET: 1,
+      EPD1: 1,
+      ASID: domain.asid,
+      TTB0: (domain.pageTable as ArmLpaePageTable).root,
+      MAIR_LO: 0xf404ff44,
+    });
+    memory.write(0x2000000 + 0x10, new Uint8Array([1, 2, 3]));
+    const read = dma.run(dev, smmu, { iova: 0x10010, length: 3 });
+    expect(read).toMatchObject({ status: 'done', bytes: 3 });
+    expect([...read.data]).toEqual([1, 2, 3]);
+    const write = dma.run(dev, smmu, { iova: 0x11ffe, data: new Uint8Array([9, 9]) });
+    expect(write.status).toBe('done');
+    expect([...memory.read(0x2001ffe, 2)]).toEqual([9, 9]);
+    const fault = dma.run(dev, smmu, { iova: 0x20000, length: 4 });
+    expect(fault.status).toBe('fault');
+    if (fault.status === 'fault') {
+      expect(fault.fault).toMatchObject({
+        name: 'F_TRANSLATION',
+        code: 0x10,
+        stage: 1,
+        requester: dev.rid,
+      });
+      const evt = decodeSmmuEvent(smmuBytesToWords(fault.fault.record));
+      expect(evt.fields).toMatchObject({ SID: dev.rid, RnW: 1, S2: 0, InputAddr: 0x20000 });
+    }
+    expect(smmu.faultLog).toHaveLength(1);
   });
 });
