@@ -47,8 +47,7 @@ export interface IotlbStats {
 export class Iotlb {
   /** Capacity in entries. */
   readonly capacity: number;
-  /** Counters since creation or the last {@link resetStats}. */
-  readonly stats: IotlbStats = { hits: 0, misses: 0, fills: 0, evictions: 0, invalidated: 0 };
+  private readonly counters = { fills: 0, evictions: 0, invalidated: 0 };
   private readonly ways: number;
   private readonly setMask: number;
   private readonly tag: Uint32Array;
@@ -58,8 +57,12 @@ export class Iotlb {
   private readonly out: Float64Array; // output page base
   private readonly prot: Uint8Array;
   private readonly next: Uint8Array; // round-robin victim per set
-  private sizesMask = 0; // bit n set while some entry has a 2^n page (n < 32)
-  private largeSizes: number[] = []; // log2 sizes >= 32 in use
+  // Page sizes ever filled (ascending) and their log2: each lookup probes one set per size.
+  private readonly sizes: number[] = [];
+  private readonly log2s: number[] = [];
+  // Counters as plain fields: the hot path increments them.
+  private hits = 0;
+  private misses = 0;
 
   constructor(options: IotlbOptions = {}) {
     const sets = options.sets ?? 1024;
@@ -85,22 +88,30 @@ export class Iotlb {
     return n;
   }
 
+  /** Counters since creation or the last {@link resetStats}. */
+  get stats(): IotlbStats {
+    return { hits: this.hits, misses: this.misses, ...this.counters };
+  }
+
   /** Zero the counters. */
   resetStats(): void {
-    const s = this.stats;
-    s.hits = s.misses = s.fills = s.evictions = s.invalidated = 0;
+    this.hits = this.misses = 0;
+    const c = this.counters;
+    c.fills = c.evictions = c.invalidated = 0;
   }
 
   /** Look `iova` up under (tag, asid). On a hit fills `hit` and returns true. */
   lookup(tag: number, asid: number, iova: number, hit: TlbHit): boolean {
-    let mask = this.sizesMask;
-    while (mask !== 0) {
-      const log2 = 31 - Math.clz32(mask);
-      mask ^= 1 << log2;
-      if (this.probe(tag, asid, iova, log2, hit)) return true;
+    const t = tag >>> 0;
+    const a = asid >>> 0;
+    const sizes = this.sizes;
+    for (let k = 0; k < sizes.length; k++) {
+      if (this.probe(t, a, iova, sizes[k] as number, this.log2s[k] as number, hit)) {
+        this.hits++;
+        return true;
+      }
     }
-    for (const log2 of this.largeSizes) if (this.probe(tag, asid, iova, log2, hit)) return true;
-    this.stats.misses++;
+    this.misses++;
     return false;
   }
 
@@ -132,7 +143,7 @@ export class Iotlb {
       const w = this.next[set] as number;
       this.next[set] = (w + 1) % this.ways;
       victim = base + w;
-      this.stats.evictions++;
+      this.counters.evictions++;
     }
     this.tag[victim] = tag;
     this.asid[victim] = asid;
@@ -140,9 +151,13 @@ export class Iotlb {
     this.sizeLog2[victim] = log2;
     this.out[victim] = Math.floor(pa / pageSize) * pageSize;
     this.prot[victim] = prot;
-    if (log2 < 32) this.sizesMask |= 1 << log2;
-    else if (!this.largeSizes.includes(log2)) this.largeSizes.push(log2);
-    this.stats.fills++;
+    if (!this.sizes.includes(pageSize)) {
+      this.sizes.push(pageSize);
+      this.sizes.sort((x, y) => x - y);
+      for (let k = 0; k < this.sizes.length; k++)
+        this.log2s[k] = Math.log2(this.sizes[k] as number);
+    }
+    this.counters.fills++;
   }
 
   /** Drop everything. */
@@ -205,12 +220,16 @@ export class Iotlb {
     return list;
   }
 
-  private probe(tag: number, asid: number, iova: number, log2: number, hit: TlbHit): boolean {
-    const size = 2 ** log2;
+  private probe(
+    t: number,
+    a: number,
+    iova: number,
+    size: number,
+    log2: number,
+    hit: TlbHit,
+  ): boolean {
     const page = Math.floor(iova / size);
-    const base = this.setOf(tag, asid, page, log2) * this.ways;
-    const t = tag >>> 0;
-    const a = asid >>> 0;
+    const base = this.setOf(t, a, page, log2) * this.ways;
     for (let w = 0; w < this.ways; w++) {
       const i = base + w;
       if (
@@ -222,7 +241,6 @@ export class Iotlb {
         hit.pa = (this.out[i] as number) + (iova - page * size);
         hit.pageSize = size;
         hit.prot = this.prot[i] as number;
-        this.stats.hits++;
         return true;
       }
     }
@@ -232,7 +250,8 @@ export class Iotlb {
   private setOf(tag: number, asid: number, page: number, log2: number): number {
     // Mix the low and high halves of the page number with the tags.
     const lo = page >>> 0;
-    const hi = (page / 4294967296) >>> 0;
+    // Most page numbers fit 32 bits: skip the double division for them.
+    const hi = page > 0xffffffff ? (page / 4294967296) >>> 0 : 0;
     let h = Math.imul(lo ^ (hi * 31) ^ log2, 0x9e3779b1);
     h ^= Math.imul(tag ^ (asid << 7), 0x85ebca77);
     return (h ^ (h >>> 15)) & this.setMask;
@@ -246,7 +265,7 @@ export class Iotlb {
         n++;
       }
     }
-    this.stats.invalidated += n;
+    this.counters.invalidated += n;
     return n;
   }
 }
