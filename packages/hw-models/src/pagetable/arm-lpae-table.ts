@@ -263,9 +263,9 @@ export class ArmLpaePageTable implements PageTable {
     const g = this.granule;
     if (
       length <= 0 ||
-      iova % g !== 0 ||
-      pa % g !== 0 ||
-      length % g !== 0 ||
+      low(iova, g) !== 0 ||
+      low(pa, g) !== 0 ||
+      low(length, g) !== 0 ||
       iova + length > this.inputLimit ||
       pa + length > this.outputLimit ||
       (prot & (IOMMU_READ | IOMMU_WRITE)) === 0
@@ -286,7 +286,12 @@ export class ArmLpaePageTable implements PageTable {
       let level = 3;
       for (let l = this.startLevel; l < 3; l++) {
         const size = scale[l] as number;
-        if (this.mapLeaf[l] === 1 && rem >= size && cur % size === 0 && curPa % size === 0) {
+        if (
+          this.mapLeaf[l] === 1 &&
+          rem >= size &&
+          low(cur, size) === 0 &&
+          low(curPa, size) === 0
+        ) {
           level = l;
           break;
         }
@@ -304,7 +309,7 @@ export class ArmLpaePageTable implements PageTable {
         if (level !== this.startLevel) {
           const span = scale[level - 1] as number;
           this.cacheLevel = level;
-          this.cacheBase = cur - (cur % span);
+          this.cacheBase = cur - low(cur, span);
           this.cacheEnd = this.cacheBase + span;
           this.cachePfn = tablePfn;
         }
@@ -426,7 +431,7 @@ export class ArmLpaePageTable implements PageTable {
     checkInteger(iova, 'iova');
     checkInteger(length, 'length');
     if (this.freed || this.allocator === undefined) throw new TypeError('table cannot be built');
-    if (length <= 0 || iova % this.granule !== 0 || length % this.granule !== 0) return 0;
+    if (length <= 0 || low(iova, this.granule) !== 0 || low(length, this.granule) !== 0) return 0;
     const end = Math.min(iova + length, this.inputLimit);
     if (iova >= end) return 0;
     this.partial = false;
@@ -465,7 +470,7 @@ export class ArmLpaePageTable implements PageTable {
     }
     const span = this.scale[2] as number;
     this.cacheLevel = 3;
-    this.cacheBase = iova - (iova % span);
+    this.cacheBase = iova - low(iova, span);
     this.cacheEnd = this.cacheBase + span;
     this.cachePfn = pfn;
     return true;
@@ -642,7 +647,7 @@ export class ArmLpaePageTable implements PageTable {
         if (writable || (clean && this.hardwareDirty)) prot |= IOMMU_WRITE;
         if ((hi & HI_XN) !== 0) prot |= IOMMU_NOEXEC;
       }
-      out.pa = base + (iova % scale);
+      out.pa = base + low(iova, scale);
       out.pageSize = size;
       out.prot = prot;
       if ((access & (ACCESS_READ | ACCESS_WRITE | ACCESS_EXEC)) !== 0) {
@@ -897,13 +902,19 @@ export class ArmLpaePageTable implements PageTable {
   // Output address of a leaf of `size` bytes.
   private leafAddress(lo: number, hi: number, size: number): number {
     let pa = (hi & HI_ADDR) * TWO32 + ((lo & 0xfffff000) >>> 0);
-    if (this.pa52) pa = pa - (pa % 65536) + ((lo >>> 12) & 0xf) * 2 ** 48;
-    return pa - (pa % size);
+    if (this.pa52) pa = pa - low(pa, 65536) + ((lo >>> 12) & 0xf) * 2 ** 48;
+    return pa - low(pa, size);
   }
 
   private pa52Bits(pa: number): number {
     return this.pa52 ? ((pa / 2 ** 48) & 0xf) << 12 : 0;
   }
+}
+
+// x mod size for a power-of-two size, without a floating-point remainder
+// (which V8 compiles to a libm call for values above 2^31).
+function low(x: number, size: number): number {
+  return size <= 0x80000000 ? (x >>> 0) & (size - 1) : x % size;
 }
 
 function checkInteger(value: number, name: string): void {
