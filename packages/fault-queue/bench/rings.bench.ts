@@ -28,60 +28,79 @@ const progress = (text: string): void => {
 
 // ---- one thread -----------------------------------------------------------------
 
-/** Producer and consumer in one thread: BATCH records in place, then one drain. */
-function ringLocal(ring: RingBase, records: number): number {
-  const { words } = ring;
-  let sum = 0;
-  const visit = (w: Int32Array, i: number): void => {
-    sum = (sum + (w[i + 1] as number)) | 0;
-  };
-  for (let seq = 0; seq < records; ) {
-    for (let b = 0; b < BATCH; b++, seq++) {
-      const w = ring.claim();
-      words[w] = 1;
-      words[w + 1] = seq;
-      for (let i = 2; i < WORDS; i++) words[w + i] = seq + i;
-      ring.commit();
-    }
-    ring.drain(visit);
-  }
-  return sum;
+type Loop = (records: number) => number;
+
+/**
+ * One loop function per case, made by `new Function` so that V8 keeps separate
+ * type feedback for each (the ring calls stay monomorphic, as in real use).
+ */
+function makeLoop(body: string, ...args: unknown[]): Loop {
+  const names = args.map((_, i) => `a${i}`);
+  const factory = new Function(...names, `return function loop(records) { ${body} };`);
+  return factory(...args) as Loop;
 }
 
-/** The same through the copying API: push(Uint8Array) and pop(Uint8Array). */
-function ringLocalCopy(ring: RingBase, records: number): number {
-  const record = new Uint8Array(WORDS * 4);
-  const words = new Int32Array(record.buffer);
-  const out = new Uint8Array(WORDS * 4);
-  let sum = 0;
-  for (let seq = 0; seq < records; ) {
-    for (let b = 0; b < BATCH; b++, seq++) {
-      words[1] = seq;
-      ring.push(record);
+/**
+ * Producer and consumer in one thread: BATCH records claimed and written in
+ * place, one commit, one drain that reads each record. `commitEach` commits
+ * every record instead (one atomic store each).
+ */
+function ringLocal(ring: RingBase, commitEach: boolean): Loop {
+  return makeLoop(
+    `const ring = a0; const words = ring.words; let sum = 0;
+    const visit = (w, i) => { sum = (sum + w[i + 1]) | 0; };
+    for (let seq = 0; seq < records; ) {
+      for (let b = 0; b < ${BATCH}; b++, seq++) {
+        const w = ring.claim();
+        words[w] = 1;
+        words[w + 1] = seq;
+        for (let i = 2; i < ${WORDS}; i++) words[w + i] = seq + i;
+        ${commitEach ? 'ring.commit();' : ''}
+      }
+      ${commitEach ? '' : 'ring.commit();'}
+      ring.drain(visit);
     }
-    while (ring.pop(out)) sum = (sum + (out[4] as number)) | 0;
-  }
-  return sum;
+    return sum;`,
+    ring,
+  );
+}
+
+/** The same through the copying API: push(Uint8Array) and pop(Uint8Array), a commit each. */
+function ringLocalCopy(ring: RingBase): Loop {
+  return makeLoop(
+    `const ring = a0; const record = new Uint8Array(${WORDS * 4});
+    const words = new Int32Array(record.buffer); const out = new Uint8Array(${WORDS * 4});
+    let sum = 0;
+    for (let seq = 0; seq < records; ) {
+      for (let b = 0; b < ${BATCH}; b++, seq++) {
+        words[1] = seq;
+        ring.push(record);
+      }
+      while (ring.pop(out)) sum = (sum + out[4]) | 0;
+    }
+    return sum;`,
+    ring,
+  );
 }
 
 /** The reference: what one writes without a ring, a JS array of Int32Array records. */
-function arrayLocal(records: number): number {
-  let queue: Int32Array[] = [];
-  let head = 0;
-  let sum = 0;
-  for (let seq = 0; seq < records; ) {
-    for (let b = 0; b < BATCH; b++, seq++) {
-      const r = new Int32Array(WORDS);
-      r[0] = 1;
-      r[1] = seq;
-      for (let i = 2; i < WORDS; i++) r[i] = seq + i;
-      queue.push(r);
+function arrayLocal(): Loop {
+  return makeLoop(
+    `let queue = []; let head = 0; let sum = 0;
+    for (let seq = 0; seq < records; ) {
+      for (let b = 0; b < ${BATCH}; b++, seq++) {
+        const r = new Int32Array(${WORDS});
+        r[0] = 1;
+        r[1] = seq;
+        for (let i = 2; i < ${WORDS}; i++) r[i] = seq + i;
+        queue.push(r);
+      }
+      while (head < queue.length) sum = (sum + queue[head++][1]) | 0;
+      queue = [];
+      head = 0;
     }
-    while (head < queue.length) sum = (sum + ((queue[head++] as Int32Array)[1] as number)) | 0;
-    queue = [];
-    head = 0;
-  }
-  return sum;
+    return sum;`,
+  );
 }
 
 interface Case {
@@ -91,15 +110,16 @@ interface Case {
 }
 
 function localCases(): Case[] {
-  const spsc = SpscRing.create({ recordSize: 40, capacity: 1024 });
-  const mpsc = MpscRing.create({ recordSize: 40, capacity: 1024 });
-  const copy = SpscRing.create({ recordSize: 40, capacity: 1024 });
-  return [
-    { name: 'spsc_local_mrec_s', run: () => ringLocal(spsc, LOCAL_RECORDS), rates: [] },
-    { name: 'mpsc_local_mrec_s', run: () => ringLocal(mpsc, LOCAL_RECORDS), rates: [] },
-    { name: 'spsc_local_copy_mrec_s', run: () => ringLocalCopy(copy, LOCAL_RECORDS), rates: [] },
-    { name: 'ref_array_local_mrec_s', run: () => arrayLocal(LOCAL_RECORDS), rates: [] },
+  const ring = (kind: 'spsc' | 'mpsc'): RingBase =>
+    (kind === 'spsc' ? SpscRing : MpscRing).create({ recordSize: 40, capacity: 1024 });
+  const cases: Array<[string, Loop]> = [
+    ['spsc_local_mrec_s', ringLocal(ring('spsc'), false)],
+    ['spsc_local_commit_each_mrec_s', ringLocal(ring('spsc'), true)],
+    ['mpsc_local_mrec_s', ringLocal(ring('mpsc'), true)],
+    ['spsc_local_copy_mrec_s', ringLocalCopy(ring('spsc'))],
+    ['ref_array_local_mrec_s', arrayLocal()],
   ];
+  return cases.map(([name, loop]) => ({ name, run: () => loop(LOCAL_RECORDS), rates: [] }));
 }
 
 const median = (xs: readonly number[]): number => {
@@ -200,6 +220,12 @@ for (const c of workerCases) results[c.name] = round2(median(c.rates));
 
 const rows: Array<[string, string, number, string]> = [
   ['SPSC ring, one thread', 'spsc_local_mrec_s', results.spsc_local_mrec_s ?? 0, '>= 20'],
+  [
+    'SPSC ring, a commit per record',
+    'spsc_local_commit_each_mrec_s',
+    results.spsc_local_commit_each_mrec_s ?? 0,
+    '',
+  ],
   ['MPSC ring, one thread', 'mpsc_local_mrec_s', results.mpsc_local_mrec_s ?? 0, ''],
   ['SPSC ring, push/pop copies', 'spsc_local_copy_mrec_s', results.spsc_local_copy_mrec_s ?? 0, ''],
   ['JS array queue (reference)', 'ref_array_local_mrec_s', results.ref_array_local_mrec_s ?? 0, ''],

@@ -38,6 +38,23 @@ describe.each(kinds)('%s ring', (kind, create) => {
     }
   });
 
+  it('push and pop copy from and to any offset, aligned or not', () => {
+    const ring = create({ recordSize: 8, capacity: 4 });
+    const source = Uint8Array.from({ length: 40 }, (_, i) => i);
+    const odd = new Uint8Array(source.buffer, 1, 20); // byteOffset 1: no word view
+    expect(ring.push(source, 4)).toBe(true);
+    expect(ring.push(source, 3)).toBe(true);
+    expect(ring.push(odd, 0)).toBe(true);
+    const out = new Uint8Array(24);
+    expect(ring.pop(out, 0)).toBe(true);
+    expect(ring.pop(out, 9)).toBe(true);
+    const unaligned = new Uint8Array(new ArrayBuffer(12), 1, 8);
+    expect(ring.pop(unaligned, 0)).toBe(true);
+    expect([...out.subarray(0, 8)]).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    expect([...out.subarray(9, 17)]).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    expect([...unaligned]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+  });
+
   it("'reject' refuses a push into a full ring and counts it; the record can be pushed later", () => {
     const ring = create({ recordSize: 8, capacity: 2 });
     expect(ring.push(record(8, 1))).toBe(true);

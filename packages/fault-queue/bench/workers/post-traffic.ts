@@ -53,7 +53,11 @@ function consume(job: PostJob): Promise<{ received: number; bad: number }> {
       for (let w = 0; w < words.length; w += WORDS) {
         const id = words[w] as number;
         const seq = words[w + 1] as number;
-        if (seq !== next[id] || words[w + 2] !== ((checkWord(id, seq) + 2) | 0)) bad++;
+        // The same checks as the ring consumer: producer, sequence, every check word.
+        const check = checkWord(id, seq);
+        let torn = id < 0 || id >= producers || seq !== next[id];
+        for (let i = 2; i < WORDS && !torn; i++) torn = words[w + i] !== ((check + i) | 0);
+        if (torn) bad++;
         next[id] = seq + 1;
         received++;
       }
