@@ -24,7 +24,7 @@ export class ReadinessSignal {
 
   /**
    * Resolves true once `isReady()` holds (at once if it already does), or
-   * false after `timeoutMs` milliseconds (never, when not given).
+   * false after `timeoutMs` milliseconds (never, when not given or infinite).
    */
   wait(isReady: () => boolean, timeoutMs?: number): Promise<boolean> {
     if (isReady()) return Promise.resolve(true);
@@ -42,9 +42,11 @@ export class ReadinessSignal {
           this.waiters.push(check);
         }
       };
-      if (timeoutMs !== undefined) {
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
         timer = setTimeout(() => {
           settled = true;
+          const at = this.waiters.indexOf(check);
+          if (at >= 0) this.waiters.splice(at, 1); // a timed-out waiter leaves no trace
           resolve(false);
         }, timeoutMs);
       }
