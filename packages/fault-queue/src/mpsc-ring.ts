@@ -41,10 +41,11 @@ export class MpscRing extends RingBase {
   private readonly seqs: Int32Array;
   private readonly modulus: number;
   // This producer: the consumer position it last saw, the tail position it
-  // saw then, and its claims not yet committed.
+  // saw then, and its claims not yet committed (runs of positions).
   private headSeen: number;
   private headSeenAt: number;
-  private pending: number[] = [];
+  private readonly pendingStarts: number[] = [];
+  private readonly pendingCounts: number[] = [];
   // The consumer: its position (modulo M), its slot, its read count (low 32 bits).
   private position: number;
   private slot: number;
@@ -69,6 +70,37 @@ export class MpscRing extends RingBase {
 
   /** {@inheritDoc RingBase.claim} */
   claim(): number {
+    return this.reserve(1) === 0 ? this.full() : this.runStart;
+  }
+
+  /** {@inheritDoc RingBase.claimRun} */
+  claimRun(max: number): number {
+    this.checkRun(max);
+    const n = this.reserve(max);
+    if (n === 0) this.full();
+    return n;
+  }
+
+  /** {@inheritDoc RingBase.commit} */
+  commit(): void {
+    const { pendingStarts, pendingCounts, seqs, capacity, modulus } = this;
+    if (pendingStarts.length === 0) return;
+    for (let r = 0; r < pendingStarts.length; r++) {
+      let position = pendingStarts[r] as number;
+      for (let k = pendingCounts[r] as number; k > 0; k--) {
+        const next = position + 1 === modulus ? 0 : position + 1;
+        Atomics.store(seqs, position % capacity, next);
+        position = next;
+      }
+    }
+    pendingStarts.length = 0;
+    pendingCounts.length = 0;
+    if (Atomics.load(this.ctl, W_CONSUMER_WAITING) !== 0) this.wakeConsumer();
+  }
+
+  // Takes up to `max` positions that are free and whose slots follow each
+  // other, with one compare-and-swap; sets runStart and returns how many (0: full).
+  private reserve(max: number): number {
     const { ctl, capacity, modulus } = this;
     let position = Atomics.load(ctl, W_TAIL);
     for (;;) {
@@ -77,32 +109,38 @@ export class MpscRing extends RingBase {
       if (sinceSeen < 0) sinceSeen += modulus;
       let used = position - this.headSeen;
       if (used < 0) used += modulus;
-      if (used >= capacity || sinceSeen > modulus / 4) {
+      if (capacity - used < max || sinceSeen > modulus / 4) {
         this.headSeen = Atomics.load(ctl, W_HEAD_POSITION);
         this.headSeenAt = position;
         used = position - this.headSeen;
         if (used < 0) used += modulus;
-        if (used >= capacity) return this.full();
+        if (used >= capacity) return 0;
       }
-      const next = position + 1 === modulus ? 0 : position + 1;
+      const slot = position % capacity;
+      const n = Math.min(max, capacity - used, capacity - slot);
+      let next = position + n;
+      if (next >= modulus) next -= modulus;
       const seen = Atomics.compareExchange(ctl, W_TAIL, position, next);
       if (seen === position) {
-        this.pending.push(position);
-        return (position % capacity) * this.wordsPerRecord;
+        const runs = this.pendingStarts.length;
+        const last = runs - 1;
+        // A run right after this producer's previous one extends it.
+        if (
+          runs > 0 &&
+          ((this.pendingStarts[last] as number) + (this.pendingCounts[last] as number)) %
+            modulus ===
+            position
+        ) {
+          this.pendingCounts[last] = (this.pendingCounts[last] as number) + n;
+        } else {
+          this.pendingStarts.push(position);
+          this.pendingCounts.push(n);
+        }
+        this.runStart = slot * this.wordsPerRecord;
+        return n;
       }
-      position = seen; // another producer took it: try the next one
+      position = seen; // another producer took it: try again from where the tail is
     }
-  }
-
-  /** {@inheritDoc RingBase.commit} */
-  commit(): void {
-    const { pending, seqs, capacity, modulus } = this;
-    if (pending.length === 0) return;
-    for (const position of pending) {
-      Atomics.store(seqs, position % capacity, position + 1 === modulus ? 0 : position + 1);
-    }
-    pending.length = 0;
-    if (Atomics.load(this.ctl, W_CONSUMER_WAITING) !== 0) this.wakeConsumer();
   }
 
   /** {@inheritDoc RingBase.peek} */

@@ -267,6 +267,18 @@ export abstract class RingBase {
    */
   abstract claim(): number;
 
+  /**
+   * Reserves up to `max` free slots that follow each other in `words` (a run
+   * stops at the end of the storage) and returns how many, 0 when the ring is
+   * full (counted under the full policy, like a refused `claim()`). Record `k`
+   * of the run starts at word `runStart + k * wordsPerRecord`. Write them all,
+   * then `commit()`. One reservation for many records: the fast way to produce.
+   */
+  abstract claimRun(max: number): number;
+
+  /** The word index of the first slot of the last `claimRun`. */
+  runStart = 0;
+
   /** Publishes every record claimed (and written) since the last commit. */
   abstract commit(): void;
 
@@ -461,6 +473,15 @@ export abstract class RingBase {
   }
 
   // ---- for the subclasses ----------------------------------------------------
+
+  /** Throws unless `max` is a positive integer (a run of nothing is a caller's bug). */
+  protected checkRun(max: number): void {
+    if (!Number.isInteger(max) || max < 1) {
+      throw new RangeError(
+        `claimRun(${max}): the most records to claim must be a positive integer`,
+      );
+    }
+  }
 
   /** Counts a push refused while full, under the policy, and returns -1 for `claim()`. */
   protected full(): number {

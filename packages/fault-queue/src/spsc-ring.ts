@@ -69,6 +69,27 @@ export class SpscRing extends RingBase {
     return slot * this.wordsPerRecord;
   }
 
+  /** {@inheritDoc RingBase.claimRun} */
+  claimRun(max: number): number {
+    this.checkRun(max);
+    const { capacity } = this;
+    let free = capacity - ((this.claimed - this.headSeen) >>> 0);
+    if (free < max) {
+      this.headSeen = Atomics.load(this.ctl, W_HEAD);
+      free = capacity - ((this.claimed - this.headSeen) >>> 0);
+      if (free === 0) {
+        this.full();
+        return 0;
+      }
+    }
+    const slot = this.claimSlot;
+    const n = Math.min(max, free, capacity - slot);
+    this.runStart = slot * this.wordsPerRecord;
+    this.claimSlot = slot + n === capacity ? 0 : slot + n;
+    this.claimed = (this.claimed + n) | 0;
+    return n;
+  }
+
   /** {@inheritDoc RingBase.commit} */
   commit(): void {
     if (this.claimed === this.tail) return;

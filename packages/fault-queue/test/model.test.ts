@@ -28,12 +28,18 @@ import {
 type RingCommand =
   | { op: 'push'; fill: number }
   | { op: 'claim'; fill: number }
+  | { op: 'run'; fill: number; max: number }
   | { op: 'pop' }
   | { op: 'drain'; max: number };
 
 const ringCommand: fc.Arbitrary<RingCommand> = fc.oneof(
   fc.record({ op: fc.constant('push' as const), fill: fc.nat(255) }),
   fc.record({ op: fc.constant('claim' as const), fill: fc.nat(255) }),
+  fc.record({
+    op: fc.constant('run' as const),
+    fill: fc.nat(255),
+    max: fc.integer({ min: 1, max: 6 }),
+  }),
   fc.record({ op: fc.constant('pop' as const) }),
   fc.record({ op: fc.constant('drain' as const), max: fc.integer({ min: 1, max: 12 }) }),
 );
@@ -77,6 +83,20 @@ describe('rings against a plain array queue', () => {
                   model.push(rec);
                   counts.written++;
                 } else refuse();
+              } else if (c.op === 'run') {
+                // A run is as long as asked, as room allows, and up to the storage's end.
+                const slot = counts.written % capacity;
+                const expected = Math.min(c.max, capacity - model.length, capacity - slot);
+                const n = ring.claimRun(c.max);
+                expect(n).toBe(expected);
+                if (n === 0) refuse();
+                for (let k = 0; k < n; k++) {
+                  const rec = recordOf(recordSize, c.fill + k);
+                  ring.bytes.set(rec, 4 * (ring.runStart + k * ring.wordsPerRecord));
+                  model.push(rec);
+                  counts.written++;
+                }
+                ring.commit();
               } else if (c.op === 'pop') {
                 const out = new Uint8Array(recordSize);
                 const expected = model.shift();

@@ -74,6 +74,19 @@ describe('counter and position wrap', () => {
     expect(ctl[W_TAIL]).toBe(37); // (modulus - 3 + 40) mod modulus
   });
 
+  it('MPSC: a run of claims crosses the position wrap', () => {
+    const { modulus } = mpscAt(0);
+    const { ring, ctl } = mpscAt(modulus - 3); // slot 2 of 5
+    expect(ring.claimRun(5)).toBe(3); // slots 2, 3, 4: positions M-3 .. M-1
+    expect(ctl[W_TAIL]).toBe(0);
+    ring.commit();
+    expect(ring.drain(() => {})).toBe(3);
+    expect(ring.claimRun(5)).toBe(5); // positions 0 .. 4
+    ring.commit();
+    expect(ring.drain(() => {})).toBe(5);
+    expect(ring.stats()).toMatchObject({ written: modulus + 5, read: modulus + 5 });
+  });
+
   it('MPSC: the read total carries past 2^32', () => {
     const total = TWO_32 - 3;
     const { ring, ctl } = mpscAt(total);

@@ -90,6 +90,29 @@ describe.each(kinds)('%s ring', (kind, create) => {
     expect(ring.peek()).toBe(-1);
   });
 
+  it('claimRun reserves consecutive slots, up to the end of the storage, with one commit', () => {
+    const ring = create({ recordSize: 8, capacity: 5 });
+    expect(ring.claimRun(3)).toBe(3);
+    expect(ring.runStart).toBe(0);
+    for (let k = 0; k < 3; k++) ring.words[ring.runStart + 2 * k] = k;
+    expect(ring.readable()).toBe(false); // nothing published before the commit
+    ring.commit();
+    expect(ring.size).toBe(3);
+    expect(ring.drain(() => {}, 2)).toBe(2);
+    expect(ring.claimRun(10)).toBe(2); // slots 3 and 4: the run stops at the end
+    expect(ring.runStart).toBe(6);
+    expect(ring.claimRun(10)).toBe(2); // slots 0 and 1, freed by the drain
+    expect(ring.runStart).toBe(0);
+    expect(ring.claimRun(1)).toBe(0); // full: counted like a refused claim
+    expect(ring.stats().rejected).toBe(1);
+    ring.commit();
+    const seen: number[] = [];
+    ring.drain((words, w) => seen.push(words[w]!));
+    expect(seen).toEqual([2, 0, 0, 0, 1]); // slots 3, 4, 0, 1 were not written again
+    expect(() => ring.claimRun(0)).toThrow(RangeError);
+    expect(() => ring.claimRun(1.5)).toThrow(RangeError);
+  });
+
   it('drain visits records in order, up to a maximum', () => {
     const ring = create({ recordSize: 4, capacity: 8 });
     for (let i = 0; i < 8; i++) {
