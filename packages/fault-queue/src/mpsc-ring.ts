@@ -1,11 +1,14 @@
 /**
- * The multi-producer, single-consumer ring. Producers take positions with a
- * compare-and-swap on the tail, after checking against the consumer's
- * published position that the slot is free. Each slot has a sequence word
- * that the producer sets, once the record is written, to "position + 1": the
- * consumer takes a record only when its slot says so, so a record is never
- * read half-written, and a producer that stalls between claim and commit
- * holds up the records behind it instead of letting them pass it.
+ * The multi-producer, single-consumer ring. A producer reserves a run of
+ * consecutive positions with one compare-and-swap on the tail, after checking
+ * against the consumer's published position that they are free. It writes
+ * the records, then commits the run: it stores the run's length beside the
+ * run's first slot, then that slot's sequence word (atomically) as "first
+ * position + 1". The consumer takes a run only when its first slot says so,
+ * so no record is read half-written, and a producer that stalls between claim
+ * and commit holds up the records behind it instead of letting them pass.
+ * Committing and taking cost one atomic store and one atomic load per run,
+ * not per record.
  *
  * Positions run modulo M, the largest multiple of the capacity up to 2^30,
  * so that `position % capacity` names the slot even across the wrap and any
@@ -22,10 +25,14 @@ import {
   W_HEAD,
   W_HEAD_HI,
   W_HEAD_POSITION,
+  W_HEAD_RUN_LEFT,
   W_MODULUS,
   W_PRODUCERS_WAITING,
   W_TAIL,
 } from './ring-base.js';
+
+/** A sequence word that names no position: set on a run's first slot once it is taken. */
+const NO_POSITION = -1;
 
 /**
  * A lock-free ring of fixed-size records for any number of producers (in any
@@ -39,6 +46,7 @@ export class MpscRing extends RingBase {
   readonly kind = 'mpsc' as const;
 
   private readonly seqs: Int32Array;
+  private readonly runLengths: Int32Array;
   private readonly modulus: number;
   // This producer: the consumer position it last saw, the tail position it
   // saw then, and its claims not yet committed (runs of positions).
@@ -46,9 +54,11 @@ export class MpscRing extends RingBase {
   private headSeenAt: number;
   private readonly pendingStarts: number[] = [];
   private readonly pendingCounts: number[] = [];
-  // The consumer: its position (modulo M), its slot, its read count (low 32 bits).
+  // The consumer: its position (modulo M), its slot, what is left of the run
+  // it has taken, and its read count (low 32 bits).
   private position: number;
   private slot: number;
+  private runLeft: number;
   private readCount: number;
 
   /** Allocates a new ring (a SharedArrayBuffer unless `shared: false`). */
@@ -60,9 +70,11 @@ export class MpscRing extends RingBase {
   constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
     super(buffer, 'mpsc');
     this.seqs = new Int32Array(buffer, RING_HEADER_BYTES, this.capacity);
+    this.runLengths = new Int32Array(buffer, RING_HEADER_BYTES + 4 * this.capacity, this.capacity);
     this.modulus = this.ctl[W_MODULUS] as number;
     this.position = Atomics.load(this.ctl, W_HEAD_POSITION);
     this.slot = this.position % this.capacity;
+    this.runLeft = Atomics.load(this.ctl, W_HEAD_RUN_LEFT);
     this.readCount = Atomics.load(this.ctl, W_HEAD);
     this.headSeen = this.position;
     this.headSeenAt = this.position;
@@ -83,19 +95,69 @@ export class MpscRing extends RingBase {
 
   /** {@inheritDoc RingBase.commit} */
   commit(): void {
-    const { pendingStarts, pendingCounts, seqs, capacity, modulus } = this;
+    const { pendingStarts, pendingCounts, seqs, runLengths, capacity, modulus } = this;
     if (pendingStarts.length === 0) return;
     for (let r = 0; r < pendingStarts.length; r++) {
-      let position = pendingStarts[r] as number;
-      for (let k = pendingCounts[r] as number; k > 0; k--) {
-        const next = position + 1 === modulus ? 0 : position + 1;
-        Atomics.store(seqs, position % capacity, next);
-        position = next;
-      }
+      const start = pendingStarts[r] as number;
+      const slot = start % capacity;
+      runLengths[slot] = pendingCounts[r] as number; // made visible by the store below
+      Atomics.store(seqs, slot, start + 1 === modulus ? 0 : start + 1);
     }
     pendingStarts.length = 0;
     pendingCounts.length = 0;
     if (Atomics.load(this.ctl, W_CONSUMER_WAITING) !== 0) this.wakeConsumer();
+  }
+
+  /** {@inheritDoc RingBase.peek} */
+  peek(): number {
+    return this.runLeft > 0 || this.takeRun() ? this.slot * this.wordsPerRecord : -1;
+  }
+
+  /** {@inheritDoc RingBase.release} */
+  release(): void {
+    this.runLeft--;
+    this.step();
+    this.publish(1);
+  }
+
+  /** {@inheritDoc RingBase.drain} */
+  drain(visit: (words: Int32Array, index: number) => void, max = Number.POSITIVE_INFINITY): number {
+    const { words, wordsPerRecord } = this;
+    let done = 0;
+    while (done < max && (this.runLeft > 0 || this.takeRun())) {
+      const take = Math.min(this.runLeft, max - done);
+      for (let i = 0; i < take; i++) {
+        visit(words, this.slot * wordsPerRecord);
+        this.step();
+      }
+      this.runLeft -= take;
+      done += take;
+    }
+    if (done > 0) this.publish(done);
+    return done;
+  }
+
+  /** {@inheritDoc RingBase.readable} */
+  readable(): boolean {
+    if (Atomics.load(this.ctl, W_HEAD_RUN_LEFT) > 0) return true;
+    const position = Atomics.load(this.ctl, W_HEAD_POSITION);
+    const committed = position + 1 === this.modulus ? 0 : position + 1;
+    return Atomics.load(this.seqs, position % this.capacity) === committed;
+  }
+
+  /** {@inheritDoc RingBase.size} */
+  get size(): number {
+    const claimed = Atomics.load(this.ctl, W_TAIL) - Atomics.load(this.ctl, W_HEAD_POSITION);
+    return claimed < 0 ? claimed + this.modulus : claimed;
+  }
+
+  protected writtenTotal(): number {
+    // Claimed slots count as written: a producer between claim and commit
+    // will commit, and the ring has no other way to count across producers.
+    // The read total is loaded before the tail, so the tail is never behind it.
+    const read = readTotal(this.ctl, W_HEAD, W_HEAD_HI);
+    const claimed = Atomics.load(this.ctl, W_TAIL) - (read % this.modulus);
+    return read + (claimed < 0 ? claimed + this.modulus : claimed);
   }
 
   // Takes up to `max` positions that are free and whose slots follow each
@@ -122,20 +184,7 @@ export class MpscRing extends RingBase {
       if (next >= modulus) next -= modulus;
       const seen = Atomics.compareExchange(ctl, W_TAIL, position, next);
       if (seen === position) {
-        const runs = this.pendingStarts.length;
-        const last = runs - 1;
-        // A run right after this producer's previous one extends it.
-        if (
-          runs > 0 &&
-          ((this.pendingStarts[last] as number) + (this.pendingCounts[last] as number)) %
-            modulus ===
-            position
-        ) {
-          this.pendingCounts[last] = (this.pendingCounts[last] as number) + n;
-        } else {
-          this.pendingStarts.push(position);
-          this.pendingCounts.push(n);
-        }
+        this.addPending(position, n);
         this.runStart = slot * this.wordsPerRecord;
         return n;
       }
@@ -143,53 +192,30 @@ export class MpscRing extends RingBase {
     }
   }
 
-  /** {@inheritDoc RingBase.peek} */
-  peek(): number {
-    const committed = this.position + 1 === this.modulus ? 0 : this.position + 1;
-    return Atomics.load(this.seqs, this.slot) === committed ? this.slot * this.wordsPerRecord : -1;
-  }
-
-  /** {@inheritDoc RingBase.release} */
-  release(): void {
-    this.step();
-    this.publish(1);
-  }
-
-  /** {@inheritDoc RingBase.drain} */
-  drain(visit: (words: Int32Array, index: number) => void, max = Number.POSITIVE_INFINITY): number {
-    const { seqs, words, wordsPerRecord, modulus } = this;
-    let done = 0;
-    while (done < max) {
-      const committed = this.position + 1 === modulus ? 0 : this.position + 1;
-      if (Atomics.load(seqs, this.slot) !== committed) break;
-      visit(words, this.slot * wordsPerRecord);
-      this.step();
-      done++;
+  // A reservation right after this producer's previous one extends its run
+  // (the consumer walks a run slot by slot, across the end of the storage too).
+  private addPending(position: number, n: number): void {
+    const last = this.pendingStarts.length - 1;
+    if (last >= 0) {
+      const end = (this.pendingStarts[last] as number) + (this.pendingCounts[last] as number);
+      if (end % this.modulus === position) {
+        this.pendingCounts[last] = (this.pendingCounts[last] as number) + n;
+        return;
+      }
     }
-    if (done > 0) this.publish(done);
-    return done;
+    this.pendingStarts.push(position);
+    this.pendingCounts.push(n);
   }
 
-  /** {@inheritDoc RingBase.readable} */
-  readable(): boolean {
-    const position = Atomics.load(this.ctl, W_HEAD_POSITION);
-    const committed = position + 1 === this.modulus ? 0 : position + 1;
-    return Atomics.load(this.seqs, position % this.capacity) === committed;
-  }
-
-  /** {@inheritDoc RingBase.size} */
-  get size(): number {
-    const claimed = Atomics.load(this.ctl, W_TAIL) - Atomics.load(this.ctl, W_HEAD_POSITION);
-    return claimed < 0 ? claimed + this.modulus : claimed;
-  }
-
-  protected writtenTotal(): number {
-    // Claimed slots count as written: a producer between claim and commit
-    // will commit, and the ring has no other way to count across producers.
-    // The read total is loaded before the tail, so the tail is never behind it.
-    const read = readTotal(this.ctl, W_HEAD, W_HEAD_HI);
-    const claimed = Atomics.load(this.ctl, W_TAIL) - (read % this.modulus);
-    return read + (claimed < 0 ? claimed + this.modulus : claimed);
+  // The consumer takes the run that starts at its position, if it is committed.
+  private takeRun(): boolean {
+    const committed = this.position + 1 === this.modulus ? 0 : this.position + 1;
+    if (Atomics.load(this.seqs, this.slot) !== committed) return false;
+    this.runLeft = this.runLengths[this.slot] as number;
+    // Forget the mark, so that a slot that starts no run for many laps can
+    // never show a stale one that happens to match.
+    Atomics.store(this.seqs, this.slot, NO_POSITION);
+    return true;
   }
 
   private step(): void {
@@ -199,6 +225,7 @@ export class MpscRing extends RingBase {
 
   // The position first (producers' room), then the total (the counters).
   private publish(count: number): void {
+    Atomics.store(this.ctl, W_HEAD_RUN_LEFT, this.runLeft);
     Atomics.store(this.ctl, W_HEAD_POSITION, this.position);
     const next = (this.readCount + count) | 0;
     storeTotal(this.ctl, W_HEAD, W_HEAD_HI, this.readCount, next);

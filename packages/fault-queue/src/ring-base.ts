@@ -80,6 +80,8 @@ export const W_HEAD = 32;
 export const W_HEAD_HI = 33;
 /** Multi-producer ring: the consumer's position (modulo M), for producers' full check. */
 export const W_HEAD_POSITION = 34;
+/** Multi-producer ring: records of a committed run the consumer has taken but not read. */
+export const W_HEAD_RUN_LEFT = 35;
 export const W_CONSUMER_WAITING = 48;
 export const W_PRODUCERS_WAITING = 49;
 export const W_CLOSED = 50;
@@ -98,9 +100,12 @@ const POLICY_CODES: Record<FullPolicy, number> = { reject: 0, drop: 1 };
 
 const align64 = (n: number): number => Math.ceil(n / 64) * 64;
 
-/** Bytes of per-slot sequence words (multi-producer ring only), padded to a cache line. */
+/**
+ * Bytes of per-slot words (multi-producer ring only: a sequence word and a
+ * run length per slot), padded to a cache line.
+ */
 function slotWordBytes(kind: RingKind, capacity: number): number {
-  return kind === 'mpsc' ? align64(capacity * 4) : 0;
+  return kind === 'mpsc' ? align64(capacity * 8) : 0;
 }
 
 /** The byte length of the buffer a ring of this kind, record size and capacity needs. */

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { MpscRing, SpscRing } from '../src/index.js';
 import {
+  RING_HEADER_BYTES,
   W_HEAD,
   W_HEAD_HI,
   W_HEAD_POSITION,
@@ -85,6 +86,20 @@ describe('counter and position wrap', () => {
     ring.commit();
     expect(ring.drain(() => {})).toBe(5);
     expect(ring.stats()).toMatchObject({ written: modulus + 5, read: modulus + 5 });
+  });
+
+  it('MPSC: a run taken by the consumer loses its mark, so no stale mark can match a later lap', () => {
+    const ring = MpscRing.create({ recordSize: 8, capacity: 4 });
+    const seqs = new Int32Array(ring.buffer, RING_HEADER_BYTES, 4);
+    expect([...seqs]).toEqual([-1, -1, -1, -1]);
+    expect(ring.claimRun(3)).toBe(3);
+    ring.commit();
+    expect([...seqs]).toEqual([1, -1, -1, -1]); // the run's first slot: position 0, plus 1
+    expect(ring.drain(() => {}, 1)).toBe(1); // takes the run, reads one record of it
+    expect([...seqs]).toEqual([-1, -1, -1, -1]);
+    expect(ring.readable()).toBe(true); // two records of the taken run still wait
+    expect(ring.drain(() => {})).toBe(2);
+    expect(ring.readable()).toBe(false);
   });
 
   it('MPSC: the read total carries past 2^32', () => {

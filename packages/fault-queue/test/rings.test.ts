@@ -213,9 +213,9 @@ describe.each(kinds)('%s ring', (kind, create) => {
 });
 
 describe('ring layout', () => {
-  it('the control words come first; the multi-producer ring adds one sequence word per slot', () => {
+  it('the control words come first; the multi-producer ring adds two words per slot', () => {
     expect(ringByteLength('spsc', 40, 85)).toBe(RING_HEADER_BYTES + 85 * 40);
-    expect(ringByteLength('mpsc', 40, 16)).toBe(RING_HEADER_BYTES + 64 + 16 * 40);
+    expect(ringByteLength('mpsc', 40, 16)).toBe(RING_HEADER_BYTES + 128 + 16 * 40);
     expect(() => MpscRing.create({ recordSize: 4, capacity: 1 })).toThrow(RangeError);
     expect(SpscRing.create({ recordSize: 4, capacity: 1 }).capacity).toBe(1);
   });
