@@ -14,8 +14,9 @@ import {
   type TableMemory,
 } from './physical-memory.js';
 
-// 256 KiB slabs: 64 table pages per host allocation.
-const SLAB_FRAMES = 64;
+/** log2 of the frames per slab (64 frames, 256 KiB per host allocation). */
+export const SLAB_SHIFT = 6;
+const SLAB_FRAMES = 1 << SLAB_SHIFT;
 
 /** Where an allocator takes its frames from. */
 export interface FrameAllocatorOptions {
@@ -40,11 +41,19 @@ export class FrameAllocator implements TableMemory {
   private readonly freeLists: number[][] = [];
   private inUse = 0;
   private peak = 0;
-  // Backing store: slabs of SLAB_FRAMES frames, aligned to SLAB_FRAMES in
-  // absolute frame numbers, so a naturally aligned block never straddles two.
-  // One ArrayBuffer per table would cost a large allocation per table page.
-  private readonly slabs: (ArrayBuffer | undefined)[] = [];
-  private readonly slabBasePfn: number;
+  /**
+   * The words of every slab, by `(pfn - slabBasePfn) >>> SLAB_SHIFT`: a
+   * walker finds entry `w` of frame `pfn` at `slab[((pfn - slabBasePfn) &
+   * 63) << 10 | w]` with one lookup in a short array. Slabs are aligned to
+   * their size in absolute frame numbers, so a naturally aligned block never
+   * straddles two; one ArrayBuffer per table would cost a host allocation
+   * per table page. Use it only for frames inside the region
+   * (`pfn - basePfn` in [0, regionFrames)): there a slab and physical memory
+   * hold the same words.
+   */
+  readonly slabs: (Uint32Array<ArrayBuffer> | undefined)[] = [];
+  /** The frame number slab 0 starts at. */
+  readonly slabBasePfn: number;
 
   constructor(memory: PhysicalMemory, options: FrameAllocatorOptions = {}) {
     const base = options.base ?? 64 * 2 ** 30;
@@ -101,16 +110,22 @@ export class FrameAllocator implements TableMemory {
     if (frames > SLAB_FRAMES) {
       this.memory.adoptFrames(pfn, new ArrayBuffer(bytes), frames);
     } else {
-      const s = Math.floor((pfn - this.slabBasePfn) / SLAB_FRAMES);
+      const s = (pfn - this.slabBasePfn) >>> SLAB_SHIFT;
       let slab = this.slabs[s];
       if (slab === undefined) {
-        slab = new ArrayBuffer(SLAB_FRAMES * FRAME_SIZE);
+        slab = new Uint32Array(SLAB_FRAMES * (FRAME_SIZE / 4));
         this.slabs[s] = slab;
+        // The slab's frames inside the region become physical memory at once
+        // (unallocated ones read as zeros either way), so walkers may read the
+        // slab directly for any frame of the region.
+        const slabPfn = this.slabBasePfn + (s << SLAB_SHIFT);
+        const from = Math.max(slabPfn, this.basePfn);
+        const to = Math.min(slabPfn + SLAB_FRAMES, this.basePfn + this.regionFrames);
+        this.memory.adoptFrames(from, slab.buffer, to - from, (from - slabPfn) * FRAME_SIZE);
       }
-      const first = (pfn - this.slabBasePfn - s * SLAB_FRAMES) * FRAME_SIZE;
-      // Freed blocks come back dirty: zero them on reuse.
-      new Uint32Array(slab, first, frames * (FRAME_SIZE / 4)).fill(0);
-      this.memory.adoptFrames(pfn, slab, frames, first);
+      // Someone may have written to the frames since they were freed.
+      const first = ((pfn - this.slabBasePfn) & (SLAB_FRAMES - 1)) * (FRAME_SIZE / 4);
+      slab.fill(0, first, first + frames * (FRAME_SIZE / 4));
     }
     for (let i = 0; i < frames; i++) this.dense[rel + i] = this.memory.readFrame(pfn + i);
     this.inUse += frames;
@@ -137,8 +152,11 @@ export class FrameAllocator implements TableMemory {
       throw new RangeError(`0x${pa.toString(16)} is not an allocated table`);
     }
     for (let i = 0; i < frames; i++) {
+      // Zero it where it is: a slab frame stays adopted so walkers reading the
+      // slab and readers of physical memory agree.
+      (this.dense[rel + i] as Uint32Array).fill(0);
       this.dense[rel + i] = undefined;
-      this.memory.releaseFrame(this.basePfn + rel + i);
+      if (frames > SLAB_FRAMES) this.memory.releaseFrame(this.basePfn + rel + i);
     }
     this.inUse -= frames;
     this.pushFree(31 - Math.clz32(frames), rel);

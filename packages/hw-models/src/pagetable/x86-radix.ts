@@ -10,7 +10,7 @@
  * the hot loops here stay monomorphic and allocate nothing.
  */
 import { EEXIST, EINVAL, ENOMEM } from '@iommufd-sim/uapi-types';
-import { FrameAllocator } from '../memory/frame-allocator.js';
+import { FrameAllocator, SLAB_SHIFT } from '../memory/frame-allocator.js';
 import { FRAME_SIZE, type TableMemory } from '../memory/physical-memory.js';
 import {
   ACCESS_UPDATE_AD,
@@ -29,6 +29,7 @@ import {
 } from './format.js';
 
 const TWO32 = 4294967296;
+const SLAB_MASK = (1 << SLAB_SHIFT) - 1;
 /** The PS bit (7) of a level-2/3 entry: the entry is a 2 MiB / 1 GiB leaf. */
 export const RADIX_PS = 0x80;
 const ADDR_HI_MASK = 0xfffff; // address bits 51:32 in the high word
@@ -136,6 +137,10 @@ export abstract class RadixPageTable implements PageTable {
   private readonly store: CountStore | undefined;
   private readonly denseWords: (Uint32Array | undefined)[];
   private readonly basePfn: number;
+  // The allocator's slabs (empty without one) and its region, for walks.
+  private readonly slabs: readonly (Uint32Array | undefined)[];
+  private readonly slabBase: number;
+  private readonly regionFrames: number;
   private frames = 0;
   // The last leaf table map/unmap used: its 2 MiB-region number, words and frame.
   private cacheKey = -1;
@@ -185,9 +190,15 @@ export abstract class RadixPageTable implements PageTable {
     if (source !== undefined) {
       this.store = countStoreOf(source);
       this.basePfn = source.basePfn;
+      this.slabs = source.slabs;
+      this.slabBase = source.slabBasePfn;
+      this.regionFrames = source.regionFrames;
     } else {
       this.store = undefined;
       this.basePfn = 0;
+      this.slabs = [];
+      this.slabBase = 0;
+      this.regionFrames = 0;
     }
     this.denseWords = this.store?.words ?? [];
     if (options.root !== undefined) {
@@ -555,27 +566,47 @@ export abstract class RadixPageTable implements PageTable {
     const present = this.enc.presentMask;
     const update = (access & ACCESS_UPDATE_AD) !== 0 && this.adEnabled;
     const memory = this.memory;
-    const dense = this.denseWords;
+    const slabs = this.slabs;
+    const slabBase = this.slabBase;
     const base = this.basePfn;
+    const regionFrames = this.regionFrames;
     const pfnLimit = this.outputPfnLimit;
     let pfn = this.rootPfn;
     let andLo = -1;
     let orHi = 0;
     for (let level = this.levels; level >= 1; level--) {
-      out.level = level;
-      // A table page of the allocator's radix tables, else whatever memory holds there.
-      let words = dense[pfn - base] ?? memory.readFrame(pfn);
-      if (words === undefined) return this.fetchFault(out, pfn);
-      const w = indexOf(lo, hi, level) << 1;
-      let elo = words[w] as number;
-      const ehi = words[w + 1] as number;
+      // Tables inside the allocator's region are read straight from its slab
+      // (one short-array lookup); anything else through the memory interface.
+      const rel = pfn - base;
+      let words: Uint32Array | undefined;
+      let off = 0;
+      let inSlab = false;
+      if (rel >= 0 && rel < regionFrames) {
+        words = slabs[(pfn - slabBase) >>> SLAB_SHIFT];
+        if (words !== undefined) {
+          off = ((pfn - slabBase) & SLAB_MASK) << 10;
+          inSlab = true;
+        }
+      }
+      if (!inSlab) {
+        words = memory.readFrame(pfn);
+        if (words === undefined) {
+          out.level = level;
+          return this.fetchFault(out, pfn);
+        }
+      }
+      const wi = indexOf(lo, hi, level) << 1;
+      let elo = (words as Uint32Array)[off + wi] as number;
+      const ehi = (words as Uint32Array)[off + wi + 1] as number;
       if ((elo & present) === 0) {
+        out.level = level;
         out.fault = 'not-present';
         return out;
       }
       const next = entryPfn(elo, ehi);
       const leaf = level === 1 || (level <= 3 && (elo & RADIX_PS) !== 0);
       if (leaf) {
+        out.level = level;
         const mask = (LEVEL_SIZE[level] as number) - 1; // below 2^30: a 32-bit mask
         if (
           next >= pfnLimit ||
@@ -596,10 +627,10 @@ export abstract class RadixPageTable implements PageTable {
           const want =
             this.enc.accessedBit | ((access & ACCESS_WRITE) !== 0 ? this.enc.dirtyBit : 0);
           if ((elo & want) !== want) {
-            words = memory.writeFrame(pfn);
-            if (words === undefined) return this.fetchFault(out, pfn);
             elo |= want;
-            words[w] = elo;
+            if (!this.writeEntryLow(inSlab, words as Uint32Array, off + wi, pfn, wi, elo)) {
+              return this.fetchFault(out, pfn);
+            }
           }
         }
         out.ok = true;
@@ -610,20 +641,51 @@ export abstract class RadixPageTable implements PageTable {
         return out;
       }
       if (next >= pfnLimit || (level > 3 && (elo & RADIX_PS) !== 0)) {
+        out.level = level;
         out.fault = 'reserved-bits';
         return out;
       }
       andLo &= elo;
       orHi |= ehi;
       if (update && (elo & this.enc.accessedBit) === 0) {
-        words = memory.writeFrame(pfn);
-        if (words === undefined) return this.fetchFault(out, pfn);
-        words[w] = elo | this.enc.accessedBit;
+        if (
+          !this.writeEntryLow(
+            inSlab,
+            words as Uint32Array,
+            off + wi,
+            pfn,
+            wi,
+            elo | this.enc.accessedBit,
+          )
+        ) {
+          out.level = level;
+          return this.fetchFault(out, pfn);
+        }
       }
       pfn = next;
     }
     out.fault = 'not-present';
     return out;
+  }
+
+  // Store a hardware A/D update: in place in a slab, else through the memory
+  // interface (a frame read for walking may be the shared zero frame).
+  private writeEntryLow(
+    inSlab: boolean,
+    words: Uint32Array,
+    at: number,
+    pfn: number,
+    wi: number,
+    value: number,
+  ): boolean {
+    if (inSlab) {
+      words[at] = value;
+      return true;
+    }
+    const frame = this.memory.writeFrame(pfn);
+    if (frame === undefined) return false;
+    frame[wi] = value;
+    return true;
   }
 
   private fetchFault(out: Translation, pfn: number): Translation {
