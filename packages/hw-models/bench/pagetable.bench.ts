@@ -238,7 +238,7 @@ const fmt = (x: number, digits = 1): string => (Number.isNaN(x) ? '-' : x.toFixe
 process.stderr.write(`reference radix (${ROUNDS} rounds) `);
 const reference = measureReference();
 process.stderr.write('\n');
-for (const [k, v] of Object.entries(reference)) results[`ref_${k}`] = v;
+for (const [k, v] of Object.entries(reference)) if (!Number.isNaN(v)) results[`ref_${k}`] = v;
 
 for (const format of formats) {
   process.stderr.write(`${format.label} (${ROUNDS} rounds) `);
