@@ -16,7 +16,7 @@
  * start out writable-dirty (AP[2] clear), as the kernel's ARM_HD quirk does.
  */
 import { EEXIST, EINVAL, ENOMEM } from '@iommufd-sim/uapi-types';
-import type { FrameAllocator } from '../memory/frame-allocator.js';
+import { FrameAllocator, SLAB_SHIFT } from '../memory/frame-allocator.js';
 import { FRAME_SIZE, type TableMemory } from '../memory/physical-memory.js';
 import {
   type ArmGranule,
@@ -54,6 +54,7 @@ import {
 } from './format.js';
 
 const TWO32 = 4294967296;
+const SLAB_MASK = (1 << SLAB_SHIFT) - 1;
 const TWO20 = 1048576;
 const TWO36 = 2 ** 36;
 
@@ -154,6 +155,13 @@ export class ArmLpaePageTable implements PageTable {
   private readonly mapDbm: boolean;
   // Per level: 2^shift, index mask, leaf allowed at map time, leaf legal in a walk.
   private readonly scale = new Float64Array(4);
+  private readonly shift = new Int32Array(4);
+  // The allocator's slabs and region when tables are read from it (a direct
+  // path to the words for walks), else empty.
+  private readonly slabs: readonly (Uint32Array | undefined)[];
+  private readonly slabBase: number;
+  private readonly regionBase: number;
+  private readonly regionFrames: number;
   private readonly mask = new Int32Array(4);
   private readonly mapLeaf = new Uint8Array(4);
   private readonly walkLeaf = new Uint8Array(4);
@@ -212,6 +220,7 @@ export class ArmLpaePageTable implements PageTable {
     for (let l = 0; l < 4; l++) {
       const shift = armLevelShift(granuleShift, l);
       this.scale[l] = 2 ** shift;
+      this.shift[l] = shift;
       this.mask[l] =
         l === this.startLevel ? 2 ** this.layout.startBits - 1 : this.entriesPerTable - 1;
       const size = 2 ** shift;
@@ -230,6 +239,11 @@ export class ArmLpaePageTable implements PageTable {
 
     this.memory = options.memory ?? (options.allocator as TableMemory);
     this.allocator = options.allocator;
+    const direct = this.memory instanceof FrameAllocator ? this.memory : undefined;
+    this.slabs = direct?.slabs ?? [];
+    this.slabBase = direct?.slabBasePfn ?? 0;
+    this.regionBase = direct?.basePfn ?? 0;
+    this.regionFrames = direct?.regionFrames ?? 0;
     // Hardware needs 64-byte alignment for tiny start tables; the allocator hands out whole frames.
     this.rootBytes = Math.max(FRAME_SIZE, 8 * 2 ** this.layout.startBits);
     if (options.root !== undefined) {
@@ -589,17 +603,35 @@ export class ArmLpaePageTable implements PageTable {
     const stage1 = this.stage === 1;
     let pfn = this.rootPfn;
     let tableHi = 0; // S1 hierarchical attributes gathered from table descriptors
+    const ilo = iova >>> 0;
+    const ihi = (iova - ilo) / TWO32;
     for (let level = this.startLevel; level < 4; level++) {
       const scale = this.scale[level] as number;
-      const i = Math.floor(iova / scale) & (this.mask[level] as number);
-      const frame = this.memory.readFrame(pfn + (i >>> 9));
+      const sh = this.shift[level] as number;
+      // The index from the address halves: no double division.
+      const i =
+        (sh >= 32 ? ihi >>> (sh - 32) : (ilo >>> sh) | (ihi << (32 - sh))) &
+        (this.mask[level] as number);
+      const fpfn = pfn + (i >>> 9);
       out.level = level;
+      // Tables inside the allocator's region: straight from its slab.
+      let frame: Uint32Array | undefined;
+      let off = 0;
+      const rel = fpfn - this.regionBase;
+      if (rel >= 0 && rel < this.regionFrames) {
+        frame = this.slabs[(fpfn - this.slabBase) >>> SLAB_SHIFT];
+        off = ((fpfn - this.slabBase) & SLAB_MASK) << 10;
+      }
+      if (frame === undefined) {
+        frame = this.memory.readFrame(fpfn);
+        off = 0;
+      }
       if (frame === undefined) {
         out.fault = 'table-fetch';
         out.faultAddress = pfn * FRAME_SIZE;
         return out;
       }
-      const w = (i & 511) << 1;
+      const w = off + ((i & 511) << 1);
       const lo = frame[w] as number;
       const hi = frame[w + 1] as number;
       if ((lo & DESC_VALID) === 0) {
