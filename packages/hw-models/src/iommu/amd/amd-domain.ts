@@ -1,12 +1,15 @@
 /**
  * An AMD-Vi protection domain as Linux 6.17 makes them: blocked, identity
- * (Mode 0 pass-through) or a v1 paging domain, tagged by its DomainID. Map
- * and unmap go to the v1 table and then flush as amd_iommu_iotlb_sync does;
- * a table that grew a level makes the IOMMU rewrite the DTEs pointing at it.
+ * (Mode 0 pass-through), a v1 paging domain, or a PASID-capable v2 paging
+ * domain (an x86-64 table reached through the devices' GCR3 tables), tagged
+ * by its DomainID. Map and unmap go to the table and then flush as
+ * amd_iommu_iotlb_sync does (v2: per device and PASID, with GN set); a v1
+ * table that grew a level makes the IOMMU rewrite the DTEs pointing at it.
  */
 import { EOPNOTSUPP } from '@iommufd-sim/uapi-types';
 import type { AmdV1PageTable } from '../../pagetable/amd-v1.js';
 import type { DirtyBitmap } from '../../pagetable/format.js';
+import type { X86PageTable } from '../../pagetable/x86-64.js';
 import type { DomainGeometry, DomainType, IommuDomain, IommuInstance } from '../iommu.js';
 
 /** What a domain asks of the IOMMU that owns it. */
@@ -23,9 +26,10 @@ export interface AmdDomainOwner extends IommuInstance {
 export class AmdDomain implements IommuDomain {
   readonly parent = null;
   readonly nestParent = false;
-  readonly pasidCapable = false;
   /** RIDs of the devices whose DTE points here. */
   readonly devices = new Set<number>();
+  /** PASID attachments of a v2 domain, as `rid * 2^20 + pasid`. */
+  readonly pasidAttachments = new Set<number>();
   private tracking = false;
   private freed = false;
 
@@ -36,14 +40,16 @@ export class AmdDomain implements IommuDomain {
     readonly type: DomainType,
     /** The DomainID (0 for the blocked domain). */
     readonly tag: number,
-    /** The v1 table of a paging domain. */
-    readonly pageTable: AmdV1PageTable | null,
+    /** The v1 table of a paging domain, or the x86-64 (v2) table of a PASID-capable one. */
+    readonly pageTable: AmdV1PageTable | X86PageTable | null,
     /** Aperture and page sizes. */
     readonly geometry: DomainGeometry,
     /** Allocated with IOMMU_HWPT_ALLOC_DIRTY_TRACKING. */
     readonly dirtyCapable: boolean,
     /** Allocated with a fault object (faults become PPR page requests). */
     readonly iopfCapable: boolean,
+    /** Allocated with IOMMU_HWPT_ALLOC_PASID: a v2 (x86-64) table, attachable to PASIDs. */
+    readonly pasidCapable: boolean = false,
   ) {}
 
   get dirtyTracking(): boolean {
@@ -56,7 +62,7 @@ export class AmdDomain implements IommuDomain {
     const root = table.root;
     const levels = table.levels;
     const r = table.map(iova, pa, length, prot);
-    // increase_address_space: a new root goes into every DTE, then a flush.
+    // increase_address_space (v1 only): a new root goes into every DTE, then a flush.
     if (table.root !== root || table.levels !== levels) this.iommu.refreshDomain(this);
     return r;
   }

@@ -4,14 +4,25 @@
  * tables, an IOTLB tagged by DomainID, device TLBs for ATS devices, a command
  * buffer, an event log and a PPR log, each a 512-entry ring in memory.
  *
- * What 6.17 does not do is not modelled: no hw_info data (type NONE), no
- * nesting, no vIOMMU, and PASID domains would need v2 (GCR3) tables, which are
- * not built here, so PASID allocation and attach answer -EOPNOTSUPP.
+ * PASID: when the IOMMU has GT, PPR and EPHSUP (amd_iommu_pasid_supported),
+ * IOMMU_HWPT_ALLOC_PASID domains get a v2 table (x86-64, 4 levels, 4K/2M/1G).
+ * Each PASID-capable device gets a GCR3 table (9 PASID bits a level, GLX
+ * from its PASID count as get_gcr3_levels does) and its own DomainID while
+ * its RID is attached to identity or a v2 domain (init_gcr3_table); the DTE
+ * then has GV, GLX and the GCR3 root, plus GIOV for a v2 RID domain, whose
+ * root sits in GCR3[0] so untagged requests walk it as PASID 0. PASID
+ * attach writes GCR3[pasid] as pasid.c's set_dev_pasid does and flushes the
+ * PASID (INVALIDATE_IOMMU_PAGES with GN). 6.17 itself wires set_dev_pasid
+ * only to SVA domains; the model lets v2 paging domains use the same path.
+ *
+ * Not modelled: hw_info data (type NONE), nesting, vIOMMU, 5-level guest
+ * tables (GATS 0), and GV with a host Mode (6.17 never writes it).
  */
-import { EINVAL, ENODEV, ENOMEM, EOPNOTSUPP } from '@iommufd-sim/uapi-types';
+import { EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP } from '@iommufd-sim/uapi-types';
 import type { Device } from '../../device.js';
 import { AmdV1PageTable, amdV1PageSizes, walkAmdV1 } from '../../pagetable/amd-v1.js';
-import { newTranslation } from '../../pagetable/format.js';
+import { IOMMU_NOEXEC, IOMMU_PRIV, newTranslation } from '../../pagetable/format.js';
+import { X86PageTable } from '../../pagetable/x86-64.js';
 import type {
   DmaContext,
   DmaTranslation,
@@ -43,7 +54,7 @@ import {
   PPR_STATUS_INVALID,
   PPR_STATUS_SUCCESS,
 } from './commands.js';
-import { DTE_COUNT, DTE_SIZE, encodeDte, storeDte } from './dte.js';
+import { DTE_COUNT, DTE_SIZE, decodeDte, encodeDte, storeDte } from './dte.js';
 import { decodeEfr, decodeEfr2, efrFromFeatures } from './efr.js';
 import {
   AMD_EVENT_NAMES,
@@ -51,6 +62,7 @@ import {
   type AmdPprEntry,
   decodeAmdEvent,
   decodeAmdPprEntry,
+  EVENT_FLAG_GN,
   EVENT_FLAG_NX,
   EVENT_FLAG_PR,
   EVENT_FLAG_RW,
@@ -81,6 +93,18 @@ export const AMD_HT_RANGE: ReservedRegion = {
   kind: 'reserved',
 };
 
+/** Leaf sizes of a v2 (x86-64) domain (AMD_IOMMU_PGSIZES_V2). */
+export const AMD_V2_PAGE_SIZES: readonly number[] = [4096, 2 ** 21, 2 ** 30];
+
+/**
+ * GCR3 table levels (the DTE's GLX) for a device with `pasids` PASIDs, as
+ * Linux's get_gcr3_levels: 9 PASID bits a level; 0 = one level.
+ */
+export function gcr3Levels(pasids: number): number {
+  const order = pasids <= 1 ? 0 : 32 - Math.clz32(pasids - 1);
+  return order === 0 ? 0 : Math.ceil(order / 9) - 1;
+}
+
 /** Entries in each of the command buffer, event log and PPR log rings (Linux uses 512). */
 export const AMD_RING_ENTRIES = 512;
 
@@ -100,11 +124,27 @@ interface Ring {
   overflow: boolean;
 }
 
+/** A device's GCR3 table (gcr3_tbl_info): its pages, levels, per-device DomainID and PASIDs. */
+interface Gcr3Table {
+  readonly base: number;
+  readonly glx: number;
+  readonly domid: number;
+  /** Every page of the table (base first). */
+  readonly pages: number[];
+  /** PASIDs (not 0) attached to a domain. */
+  readonly pasids: Map<number, AmdDomain>;
+}
+
 interface DeviceState {
   readonly device: Device;
   domain: AmdDomain;
   nextTag: number;
+  /** dev_data->max_pasids: min(IOMMU PASIDs, device PASIDs), 0 without PASID. */
+  readonly maxPasids: number;
+  gcr3: Gcr3Table | null;
 }
+
+const PASID_KEY = 2 ** 20;
 
 /** AMD-Vi hardware. */
 export class AmdIommu implements IommuInstance, AmdDomainOwner {
@@ -143,6 +183,7 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
   private readonly identity: AmdDomain;
   private readonly hit = newTlbHit();
   private readonly walkOut = newTranslation();
+  private readonly v2Views = new Map<number, X86PageTable>();
 
   constructor(config: IommuConfig, env: IommuEnvironment) {
     const inputBits = config.inputBits ?? 48;
@@ -200,13 +241,24 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     return { EFR: decodeEfr(this.efr), EFR2: decodeEfr2(this.efr2) };
   }
 
-  /** 6.17 AMD has no hw_info op: type NONE, no data; DIRTY_TRACKING when HDSUP (capable()). */
-  hwInfo(_device: Device): HwInfo {
+  /**
+   * 6.17 AMD has no hw_info op: type NONE, no data; DIRTY_TRACKING when HDSUP
+   * (capable()). max_pasid_log2 is the core's ilog2(dev->iommu->max_pasids):
+   * the device's PASID count capped by the IOMMU's (1 << (PASMAX + 1)) - 1,
+   * set when EFR.GT is present.
+   */
+  hwInfo(device: Device): HwInfo {
+    const efr = decodeEfr(this.efr);
+    let log2 = 0;
+    if (efr.GT === true && device.pasidBits > 0) {
+      const iommuPasids = 2 ** ((efr.PASMAX as number) + 1) - 1;
+      log2 = Math.floor(Math.log2(Math.min(iommuPasids, 2 ** device.pasidBits)));
+    }
     return {
       type: 0,
       data: new Uint8Array(0),
       capabilities: this.hdSupport ? 1n : 0n,
-      maxPasidLog2: 0,
+      maxPasidLog2: log2,
     };
   }
 
@@ -230,13 +282,50 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     if (!device.isPci)
       throw new RangeError(`${device.name}: AMD-Vi devices are PCI (DeviceID = RID)`);
     if (!this.devices.has(device.rid)) {
-      this.devices.set(device.rid, { device, domain: this.blocked, nextTag: 0 });
+      const efr = decodeEfr(this.efr);
+      const maxPasids =
+        this.pasidSupported && device.pasidBits > 0
+          ? Math.min(2 ** ((efr.PASMAX as number) + 1) - 1, 2 ** device.pasidBits)
+          : 0;
+      this.devices.set(device.rid, {
+        device,
+        domain: this.blocked,
+        nextTag: 0,
+        maxPasids,
+        gcr3: null,
+      });
     }
   }
 
   /** The domain `device` is attached to (blocked when none). */
   attachedDomain(device: Device): IommuDomain | null {
     return this.devices.get(device.rid)?.domain ?? null;
+  }
+
+  /** The domain PASID `pasid` of `device` is attached to, or null. */
+  attachedPasidDomain(device: Device, pasid: number): IommuDomain | null {
+    return this.devices.get(device.rid)?.gcr3?.pasids.get(pasid) ?? null;
+  }
+
+  /**
+   * The GCR3 table of `deviceId` as its DTE names it (GV, GLX, root), and the
+   * raw 64-bit entry for `pasid` found by walking it in memory (0n when a
+   * level is missing); null when the DTE has GV clear.
+   */
+  gcr3Entry(deviceId: number, pasid: number): { root: number; glx: number; entry: bigint } | null {
+    const dte = decodeDte(this.deviceTableEntry(deviceId));
+    if (!dte.gv) return null;
+    const out = { root: dte.gcr3, glx: dte.glx, entry: 0n };
+    let table = dte.gcr3;
+    for (let level = dte.glx; level >= 0; level--) {
+      const idx = Math.floor(pasid / 2 ** (9 * level)) & 0x1ff;
+      const bytes = this.env.memory.read(table + idx * 8, 8);
+      const v = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+      if (level === 0) out.entry = v;
+      else if ((v & 1n) === 0n) return out;
+      else table = Number(v & 0x000f_ffff_ffff_f000n);
+    }
+    return out;
   }
 
   allocDomain(spec: DomainSpec): HwResult<IommuDomain> {
@@ -257,12 +346,7 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
         if (spec.dirtyTracking === true && !this.hdSupport) {
           return fail(EOPNOTSUPP, 'the IOMMU has no host dirty support (EFR.HDSUP)');
         }
-        if (spec.pasid === true) {
-          return fail(
-            EOPNOTSUPP,
-            'PASID domains need v2 (GCR3) page tables, which this model does not build',
-          );
-        }
+        if (spec.pasid === true) return this.allocV2Domain(spec.iopf === true);
         const id = this.allocateId();
         if (id < 0) return fail(ENOMEM, 'no DomainID left');
         let table: AmdV1PageTable;
@@ -299,18 +383,33 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     if (!(domain instanceof AmdDomain) || domain.iommu !== this) {
       return fail(EINVAL, 'the domain belongs to another IOMMU');
     }
-    if (pasid !== undefined) {
-      if (domain.type === 'blocked') return { ok: true, value: undefined };
-      return fail(EOPNOTSUPP, 'PASID attach needs v2 (GCR3) tables, not modelled');
-    }
+    if (pasid !== undefined) return this.attachPasid(state, domain, pasid);
     const old = state.domain;
+    const oldDomid = this.dteDomainId(state);
+    // init_gcr3_table / destroy_gcr3_table: a GCR3 table while the RID is on
+    // identity (PASID-capable device) or a v2 domain, none otherwise.
+    const wantGcr3 = domain.pasidCapable || (domain.type === 'identity' && state.maxPasids > 0);
+    if (wantGcr3 && state.gcr3 === null) {
+      const made = this.setupGcr3(state);
+      if (!made.ok) return made;
+    }
     old.devices.delete(device.rid);
     state.domain = domain;
     domain.devices.add(device.rid);
+    const gcr3 = state.gcr3;
+    if (gcr3 !== null) {
+      if (!wantGcr3) this.destroyGcr3(state, gcr3);
+      else if (domain.pasidCapable || old.pasidCapable) {
+        // GCR3[0] holds the root of a v2 RID domain (update_gcr3 for PASID 0).
+        const root = domain.pasidCapable ? (domain.pageTable as X86PageTable).root : -1;
+        if (!this.writeGcr3(gcr3, 0, root)) return fail(ENOMEM, 'no memory for a GCR3 level');
+        this.flushPasid(state, gcr3, 0);
+      }
+    }
     this.writeDte(state);
     const cmds = [encodeInvalidateDevtabEntry(device.rid)];
-    if (old.tag !== 0 && old.tag !== domain.tag) {
-      cmds.push(encodeInvalidateIommuPages({ domainId: old.tag }));
+    if (oldDomid !== 0 && oldDomid !== this.dteDomainId(state)) {
+      cmds.push(encodeInvalidateIommuPages({ domainId: oldDomid }));
       if (device.ats && this.config.ats)
         cmds.push(encodeInvalidateIotlbPages({ deviceId: device.rid }));
     }
@@ -320,8 +419,7 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
   }
 
   detach(device: Device, pasid?: number): void {
-    if (pasid !== undefined) return;
-    if (this.devices.has(device.rid)) this.attach(device, this.blocked);
+    if (this.devices.has(device.rid)) this.attach(device, this.blocked, pasid);
   }
 
   translateDma(ctx: DmaContext, iova: number, out: DmaTranslation): boolean {
@@ -367,6 +465,10 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
         'bad-config',
         'a PASID-tagged request to a DTE without GV',
       );
+    }
+    // GV: PASID-tagged requests, and untagged ones when GIOV, walk GCR3.
+    if ((hi0 & (1 << 23)) !== 0 && (pasid >= 0 || (hi0 & (1 << 22)) !== 0)) {
+      return this.translateGuest(ctx, iova, out, dte);
     }
     const mode = (lo0 >>> 9) & 7;
     const dteProt = (hi0 >>> 29) & 3; // IR, IW
@@ -457,6 +559,137 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     );
   }
 
+  /** The GV path: GCR3[PASID] (PASID 0 for untagged GIOV requests), then the v2 table. */
+  private translateGuest(
+    ctx: DmaContext,
+    iova: number,
+    out: DmaTranslation,
+    dte: Uint32Array,
+  ): boolean {
+    const lo0 = dte[0] as number;
+    const hi0 = dte[1] as number;
+    const lo1 = dte[2] as number;
+    const hi1 = dte[3] as number;
+    const devid = ctx.requester & 0xffff;
+    const access = ctx.access;
+    const tagged = ctx.pasid >= 0;
+    const pasid = tagged ? ctx.pasid : 0;
+    const domid = lo1 & 0xffff;
+    const ats = ctx.device.ats && (hi1 & 1) !== 0;
+    const tr = ats ? EVENT_FLAG_TR : 0;
+    const rw = (access & A_WRITE) !== 0 ? EVENT_FLAG_RW : 0;
+    // IO_PAGE_FAULT of a tagged request: GN set and the PASID in the tag field.
+    const tag = tagged ? pasid : domid;
+    const gn = tagged ? EVENT_FLAG_GN : 0;
+    if (((lo0 >>> 9) & 7) !== 0) {
+      return this.fault(
+        out,
+        ctx,
+        iova,
+        EVENT_ILLEGAL_DEV_TABLE_ENTRY,
+        domid,
+        rw,
+        'bad-config',
+        'GV with a host Mode (nested v2 over v1) is not modelled',
+      );
+    }
+    const dteProt = (hi0 >>> 29) & 3;
+    const need = access & (A_READ | A_WRITE);
+    const hit = this.hit;
+    if (ats && this.deviceTlb.lookup(devid, pasid, iova, hit) && guestHitOk(hit.prot, access)) {
+      return cached(out, hit.pa, hit.pageSize, iova);
+    }
+    if (this.iotlb.lookup(domid, pasid, iova, hit) && guestHitOk(hit.prot, access)) {
+      if (ats) this.deviceTlb.fill(devid, pasid, iova, hit.pa, hit.pageSize, hit.prot);
+      return cached(out, hit.pa, hit.pageSize, iova);
+    }
+    // GCR3 walk: 9 PASID bits a level from GLX down to 0; entry bit 0 valid, 51:12 the address.
+    const glx = (hi0 >>> 24) & 3;
+    let table =
+      ((hi0 >>> 26) & 7) * 4096 +
+      ((lo1 >>> 16) & 0xffff) * 2 ** 15 +
+      ((hi1 >>> 11) & 0x1fffff) * 2 ** 31;
+    if (glx === 3 || pasid >= 2 ** (9 * (glx + 1))) {
+      return this.fault(
+        out,
+        ctx,
+        iova,
+        EVENT_IO_PAGE_FAULT,
+        tag,
+        rw | tr | gn,
+        'no-context',
+        `PASID ${pasid} is beyond the GCR3 table (GLX ${glx})`,
+      );
+    }
+    for (let level = glx; level >= 0; level--) {
+      const at = table + (Math.floor(pasid / 2 ** (9 * level)) & 0x1ff) * 8;
+      const words = this.env.memory.readFrame(Math.floor(at / 4096));
+      const w = (at % 4096) >>> 2;
+      const lo = words[w] as number;
+      const hi = words[w + 1] as number;
+      if ((lo & 1) === 0) {
+        // [M] The spec leaves this open; the model logs IO_PAGE_FAULT (GN, PR=0).
+        return this.fault(
+          out,
+          ctx,
+          iova,
+          EVENT_IO_PAGE_FAULT,
+          tag,
+          rw | tr | gn,
+          'no-context',
+          `GCR3 entry for PASID ${pasid} is not valid (level ${level})`,
+        );
+      }
+      table = (hi & 0xfffff) * TWO32 + ((lo & 0xfffff000) >>> 0);
+    }
+    const levels = (((dte[5] as number) >>> 22) & 3) === 1 ? 5 : 4;
+    const view = this.v2View(table, levels);
+    const walkAccess = access & (A_READ | A_WRITE | A_EXEC | A_PRIV | A_UPDATE_AD);
+    const t = view.translate(iova, walkAccess, this.walkOut);
+    if (t.ok && (need & ~dteProt) === 0) {
+      const prot = t.prot & ~((~dteProt & 3) >>> 0);
+      this.iotlb.fill(domid, pasid, iova, t.pa, t.pageSize, prot);
+      if (ats) this.deviceTlb.fill(devid, pasid, iova, t.pa, t.pageSize, prot);
+      out.ok = true;
+      out.pa = t.pa;
+      out.contiguous = t.pageSize - (iova % t.pageSize);
+      return true;
+    }
+    const fault = t.ok ? 'permission' : (t.fault ?? 'not-present');
+    if (fault === 'table-fetch') {
+      return this.fault(
+        out,
+        ctx,
+        t.faultAddress,
+        EVENT_PAGE_TAB_HARDWARE_ERROR,
+        tag,
+        rw | tr | gn,
+        fault,
+        'v2 page table unreadable',
+      );
+    }
+    const present = fault === 'permission' ? EVENT_FLAG_PR : 0;
+    const rz = fault === 'reserved-bits' ? EVENT_FLAG_RZ : 0;
+    const reason = `${fault} at level ${t.level} of the v2 table of PASID ${pasid}`;
+    if (
+      (hi0 & (1 << 20)) !== 0 &&
+      ctx.device.pri &&
+      (fault === 'not-present' || fault === 'permission')
+    ) {
+      return this.pageRequest(out, ctx, iova, tag, present | rw | tr | gn, fault, reason);
+    }
+    return this.fault(
+      out,
+      ctx,
+      iova,
+      EVENT_IO_PAGE_FAULT,
+      tag,
+      present | rw | tr | rz | gn,
+      fault,
+      reason,
+    );
+  }
+
   completePageRequest(request: PageRequest, code: PageResponseCode): void {
     const status =
       code === 'success'
@@ -541,6 +774,25 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
 
   flushDomainPages(domain: AmdDomain, iova: number, size: number | undefined): void {
     const range = size === undefined ? {} : { address: iova, size };
+    if (domain.pasidCapable) {
+      // domain_flush_pages_v2 / dev_flush_pasid_pages: each device's GCR3
+      // DomainID, PASID 0 for the RID and each attached PASID, GN set.
+      const targets: [number, number][] = [];
+      for (const rid of domain.devices) targets.push([rid, 0]);
+      for (const key of domain.pasidAttachments) {
+        targets.push([Math.floor(key / PASID_KEY), key % PASID_KEY]);
+      }
+      for (const [rid, pasid] of targets) {
+        const state = this.devices.get(rid);
+        if (state?.gcr3 == null) continue;
+        this.issue(encodeInvalidateIommuPages({ domainId: state.gcr3.domid, pasid, ...range }));
+        if (state.device.ats && this.config.ats) {
+          this.issue(encodeInvalidateIotlbPages({ deviceId: rid, pasid, ...range }));
+        }
+      }
+      this.issue(encodeCompletionWait({}));
+      return;
+    }
     this.issue(encodeInvalidateIommuPages({ domainId: domain.tag, ...range }));
     for (const rid of domain.devices) {
       const state = this.devices.get(rid);
@@ -560,6 +812,181 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
 
   private get hdSupport(): boolean {
     return decodeEfr(this.efr).HDSUP === true;
+  }
+
+  /** amd_iommu_pasid_supported: GT, PPR and EPHSUP (no SNP modelled). */
+  private get pasidSupported(): boolean {
+    const efr = decodeEfr(this.efr);
+    return efr.GT === true && efr.PPR === true && efr.EPHSUP === true;
+  }
+
+  /** IOMMU_HWPT_ALLOC_PASID: a v2 domain (x86-64, 4 levels, no sign extension use). */
+  private allocV2Domain(iopf: boolean): HwResult<IommuDomain> {
+    if (!this.pasidSupported) {
+      return fail(
+        EOPNOTSUPP,
+        'PASID domains need EFR GT, PPR and EPHSUP (amd_iommu_pasid_supported)',
+      );
+    }
+    const id = this.allocateId();
+    if (id < 0) return fail(ENOMEM, 'no DomainID left');
+    let table: X86PageTable;
+    try {
+      table = new X86PageTable({
+        allocator: this.env.allocator,
+        levels: 4,
+        pageSizes: AMD_V2_PAGE_SIZES,
+        outputBits: Math.min(this.config.outputBits, 52),
+      });
+    } catch {
+      this.usedIds.delete(id);
+      return fail(ENOMEM, 'no memory for the page table root');
+    }
+    // The x86-64 table maps the lower 47 bits, which decode the same with
+    // and without sign extension (PASID 0 / GIOV vs other PASIDs).
+    const geometry: DomainGeometry = {
+      apertureStart: 0,
+      apertureLast: 2 ** 47 - 1,
+      pageSizes: AMD_V2_PAGE_SIZES,
+    };
+    return {
+      ok: true,
+      value: new AmdDomain(this, 'paging', id, table, geometry, false, iopf, true),
+    };
+  }
+
+  /** set_dev_pasid as pasid.c does it: GCR3[pasid] = the domain's v2 root, then flush the PASID. */
+  private attachPasid(state: DeviceState, domain: AmdDomain, pasid: number): HwResult<void> {
+    const gcr3 = state.gcr3;
+    if (domain.type === 'blocked') {
+      // remove_dev_pasid: clear the entry and flush the PASID.
+      const old = gcr3?.pasids.get(pasid);
+      if (gcr3 != null && old !== undefined) {
+        old.pasidAttachments.delete(state.device.rid * PASID_KEY + pasid);
+        gcr3.pasids.delete(pasid);
+        this.writeGcr3(gcr3, pasid, -1);
+        this.flushPasid(state, gcr3, pasid);
+        this.updatePpr(state);
+      }
+      return { ok: true, value: undefined };
+    }
+    if (domain.type !== 'paging') {
+      return fail(EOPNOTSUPP, `${domain.type} domains have no set_dev_pasid`);
+    }
+    if (state.maxPasids === 0) {
+      return fail(EINVAL, `${state.device.name} has no usable PASID (IOMMU GT/PPR or device)`);
+    }
+    if (!domain.pasidCapable) {
+      return fail(EINVAL, 'the domain was not allocated for PASID use (no v2 table)');
+    }
+    if (!Number.isInteger(pasid) || pasid < 1 || pasid >= state.maxPasids) {
+      return fail(EINVAL, `PASID ${pasid} is outside [1, ${state.maxPasids})`);
+    }
+    if (gcr3 === null) {
+      return fail(
+        EINVAL,
+        'no GCR3 table: 6.17 builds it only while the RID is attached to identity or a v2 domain',
+      );
+    }
+    const root = (domain.pageTable as X86PageTable).root;
+    if (!this.writeGcr3(gcr3, pasid, root)) return fail(ENOMEM, 'no memory for a GCR3 level');
+    const key = state.device.rid * PASID_KEY + pasid;
+    gcr3.pasids.get(pasid)?.pasidAttachments.delete(key);
+    gcr3.pasids.set(pasid, domain);
+    domain.pasidAttachments.add(key);
+    this.flushPasid(state, gcr3, pasid);
+    this.updatePpr(state);
+    return { ok: true, value: undefined };
+  }
+
+  /** setup_gcr3_table: a zeroed root page, GLX for the device's PASIDs, a per-device DomainID. */
+  private setupGcr3(state: DeviceState): HwResult<void> {
+    const glx = gcr3Levels(state.maxPasids > 0 ? state.maxPasids : 1);
+    if (glx > (decodeEfr(this.efr).GLX as number)) {
+      return fail(EINVAL, `GCR3 table needs GLX ${glx}, beyond EFR.GLX`);
+    }
+    const domid = this.allocateId();
+    if (domid < 0) return fail(ENOSPC, 'no DomainID left for the GCR3 table');
+    const base = this.env.allocator.allocate();
+    if (base < 0) {
+      this.usedIds.delete(domid);
+      return fail(ENOMEM, 'no memory for the GCR3 table');
+    }
+    state.gcr3 = { base, glx, domid, pages: [base], pasids: new Map() };
+    return { ok: true, value: undefined };
+  }
+
+  /** destroy_gcr3_table: PASIDs are dropped, pages and DomainID given back, its IOTLB entries flushed. */
+  private destroyGcr3(state: DeviceState, gcr3: Gcr3Table): void {
+    for (const [pasid, domain] of gcr3.pasids) {
+      domain.pasidAttachments.delete(state.device.rid * PASID_KEY + pasid);
+    }
+    gcr3.pasids.clear();
+    for (const page of gcr3.pages) this.env.allocator.free(page);
+    this.iotlb.invalidateTag(gcr3.domid);
+    this.deviceTlb.invalidateTag(state.device.rid);
+    this.usedIds.delete(gcr3.domid);
+    state.gcr3 = null;
+  }
+
+  /** Set GCR3[pasid] to `root` | valid, or clear it when root < 0. False when a level cannot be allocated. */
+  private writeGcr3(gcr3: Gcr3Table, pasid: number, root: number): boolean {
+    let table = gcr3.base;
+    for (let level = gcr3.glx; level > 0; level--) {
+      const words = this.env.allocator.blockWords(table);
+      const w = (Math.floor(pasid / 2 ** (9 * level)) & 0x1ff) * 2;
+      if (((words[w] as number) & 1) === 0) {
+        if (root < 0) return true;
+        const page = this.env.allocator.allocate();
+        if (page < 0) return false;
+        gcr3.pages.push(page);
+        words[w] = ((page % TWO32) | 1) >>> 0;
+        words[w + 1] = Math.floor(page / TWO32);
+      }
+      table =
+        ((words[w + 1] as number) & 0xfffff) * TWO32 + (((words[w] as number) & 0xfffff000) >>> 0);
+    }
+    const words = this.env.allocator.blockWords(table);
+    const w = (pasid & 0x1ff) * 2;
+    words[w] = root < 0 ? 0 : ((root % TWO32) | 1) >>> 0;
+    words[w + 1] = root < 0 ? 0 : Math.floor(root / TWO32) & 0xfffff;
+    return true;
+  }
+
+  /** dev_flush_pasid_all: INVALIDATE_IOMMU_PAGES (GCR3 DomainID, PASID, GN), the device TLB, a wait. */
+  private flushPasid(state: DeviceState, gcr3: Gcr3Table, pasid: number): void {
+    this.issue(encodeInvalidateIommuPages({ domainId: gcr3.domid, pasid }));
+    if (state.device.ats && this.config.ats) {
+      this.issue(encodeInvalidateIotlbPages({ deviceId: state.device.rid, pasid }));
+    }
+    this.issue(encodeCompletionWait({}));
+  }
+
+  /** Rewrite the DTE when its PPR bit changes with the PASIDs' domains. */
+  private updatePpr(state: DeviceState): void {
+    const before = this.deviceTableEntry(state.device.rid)[0];
+    this.writeDte(state);
+    if (this.deviceTableEntry(state.device.rid)[0] !== before) {
+      this.issue(encodeInvalidateDevtabEntry(state.device.rid));
+    }
+  }
+
+  /** The DomainID the device's DTE carries: the GCR3 table's when it has one. */
+  private dteDomainId(state: DeviceState): number {
+    if (state.domain.type === 'blocked') return 0;
+    return state.gcr3 === null ? state.domain.tag : state.gcr3.domid;
+  }
+
+  /** A walk-only view of the v2 table at `root`. */
+  private v2View(root: number, levels: 4 | 5): X86PageTable {
+    const key = root + levels;
+    let view = this.v2Views.get(key);
+    if (view === undefined) {
+      if (this.v2Views.size >= 4096) this.v2Views.clear();
+      view = new X86PageTable({ memory: this.env.allocator, root, levels });
+      this.v2Views.set(key, view);
+    }
+    return view;
   }
 
   private allocateId(): number {
@@ -588,17 +1015,26 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     if (domain.type === 'blocked') {
       qwords = encodeDte({ valid: true });
     } else {
-      const table = domain.pageTable;
+      const host = domain.pasidCapable ? null : domain.pageTable;
+      const gcr3 = state.gcr3;
+      let iopf = domain.iopfCapable;
+      for (const d of gcr3?.pasids.values() ?? []) iopf ||= d.iopfCapable;
       qwords = encodeDte({
         valid: true,
         translationValid: true,
-        mode: table === null ? 0 : table.levels,
-        hostRoot: table === null ? 0 : table.root,
+        mode: host === null ? 0 : host.levels,
+        hostRoot: host === null ? 0 : host.root,
         had: domain.dirtyTracking ? 3 : 0,
-        ppr: device.pri && this.config.pri && domain.iopfCapable,
+        // set_dte_gcr3_table: GV, GLX, the root; GIOV for a v2 RID domain; 4-level guest tables.
+        gv: gcr3 !== null,
+        glx: gcr3 === null ? 0 : gcr3.glx,
+        gcr3: gcr3 === null ? 0 : gcr3.base,
+        giov: gcr3 !== null && domain.pasidCapable,
+        guestPagingMode: 0,
+        ppr: device.pri && this.config.pri && iopf,
         ir: true,
         iw: true,
-        domainId: domain.tag,
+        domainId: gcr3 === null ? domain.tag : gcr3.domid,
         iotlb: ats,
       });
     }
@@ -763,7 +1199,7 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     out: DmaTranslation,
     ctx: DmaContext,
     iova: number,
-    domid: number,
+    eventTag: number,
     flags: number,
     kind: HwFault['kind'],
     reason: string,
@@ -803,7 +1239,7 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     const event = encodeAmdEvent({
       code: EVENT_IO_PAGE_FAULT,
       deviceId: devid,
-      tag: domid,
+      tag: eventTag,
       flags,
       address: iova,
     });
@@ -825,6 +1261,14 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
 
 function fail(errno: number, reason: string): { ok: false; errno: number; reason: string } {
   return { ok: false, errno, reason };
+}
+
+/** A cached v2 translation serves the access when its prot allows it (write, user, exec). */
+function guestHitOk(prot: number, access: number): boolean {
+  if ((access & A_WRITE) !== 0 && (prot & 2) === 0) return false;
+  if ((access & A_PRIV) === 0 && (prot & IOMMU_PRIV) !== 0) return false;
+  if ((access & A_EXEC) !== 0 && (prot & IOMMU_NOEXEC) !== 0) return false;
+  return true;
 }
 
 function passThrough(out: DmaTranslation, iova: number): true {

@@ -105,7 +105,10 @@ export interface AmdFeatures {
   readonly htRangeIgnore?: boolean;
 }
 
-/** EFR and EFR2 for a set of features (INVALIDATE_IOMMU_ALL, NX and prefetch always present). */
+/**
+ * EFR and EFR2 for a set of features (INVALIDATE_IOMMU_ALL, NX and prefetch
+ * always present; with PASIDs, GT, PASMAX and the GLX their GCR3 tables need).
+ */
 export function efrFromFeatures(f: AmdFeatures): { efr: bigint; efr2: bigint } {
   if (f.hostLevels < 4 || f.hostLevels > 6) throw new RangeError('host levels must be 4, 5 or 6');
   const efr = encodeEfr({
@@ -116,6 +119,8 @@ export function efrFromFeatures(f: AmdFeatures): { efr: bigint; efr2: bigint } {
     IA: true,
     HATS: f.hostLevels - 4,
     PASMAX: f.pasidBits > 0 ? f.pasidBits - 1 : 0,
+    // GCR3 levels (GLX) enough for every PASID: 9 PASID bits a level.
+    GLX: f.pasidBits > 0 ? Math.min(2, Math.ceil(f.pasidBits / 9) - 1) : 0,
     HASUP: f.dirtyTracking,
     EPHSUP: f.ppr,
     HDSUP: f.dirtyTracking,
