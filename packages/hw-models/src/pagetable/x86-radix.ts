@@ -135,7 +135,6 @@ export abstract class RadixPageTable implements PageTable {
   private readonly rootPfn: number;
   private readonly leafLevels: number; // bit L set: level L may hold leaves
   private readonly store: CountStore | undefined;
-  private readonly denseWords: (Uint32Array | undefined)[];
   private readonly basePfn: number;
   // The allocator's slabs (empty without one) and its region, for walks.
   private readonly slabs: readonly (Uint32Array | undefined)[];
@@ -200,7 +199,6 @@ export abstract class RadixPageTable implements PageTable {
       this.slabBase = 0;
       this.regionFrames = 0;
     }
-    this.denseWords = this.store?.words ?? [];
     if (options.root !== undefined) {
       if (options.root % FRAME_SIZE !== 0) throw new RangeError('root must be 4 KiB aligned');
       this.root = options.root;
