@@ -321,21 +321,10 @@ export abstract class RingBase {
    * false when the ring is full (the push is counted under the full policy).
    */
   push(record: Uint8Array, offset = 0): boolean {
-    if (!(offset >= 0 && offset + this.recordSize <= record.length)) {
-      throw new RangeError(
-        `a ${this.recordSize}-byte record at offset ${offset} does not fit in ${record.length} bytes`,
-      );
-    }
+    this.checkFits(record, offset);
     const w = this.claim();
     if (w < 0) return false;
-    const source = this.wordViewOf(record, offset);
-    if (source === undefined) {
-      this.bytes.set(record.subarray(offset, offset + this.recordSize), w * 4);
-    } else {
-      const { words, wordsPerRecord } = this;
-      const from = offset >> 2;
-      for (let i = 0; i < wordsPerRecord; i++) words[w + i] = source[from + i] as number;
-    }
+    this.copy(record, offset, w, true);
     this.commit();
     return true;
   }
@@ -345,23 +334,34 @@ export abstract class RingBase {
    * slot. Returns false when no record is ready.
    */
   pop(into: Uint8Array, offset = 0): boolean {
-    if (!(offset >= 0 && offset + this.recordSize <= into.length)) {
-      throw new RangeError(
-        `a ${this.recordSize}-byte record at offset ${offset} does not fit in ${into.length} bytes`,
-      );
-    }
+    this.checkFits(into, offset);
     const w = this.peek();
     if (w < 0) return false;
-    const target = this.wordViewOf(into, offset);
-    if (target === undefined) {
-      into.set(this.bytes.subarray(w * 4, w * 4 + this.recordSize), offset);
-    } else {
-      const { words, wordsPerRecord } = this;
-      const to = offset >> 2;
-      for (let i = 0; i < wordsPerRecord; i++) target[to + i] = words[w + i] as number;
-    }
+    this.copy(into, offset, w, false);
     this.release();
     return true;
+  }
+
+  private checkFits(bytes: Uint8Array, offset: number): void {
+    if (!(offset >= 0 && offset + this.recordSize <= bytes.length)) {
+      throw new RangeError(
+        `a ${this.recordSize}-byte record at offset ${offset} does not fit in ${bytes.length} bytes`,
+      );
+    }
+  }
+
+  // Copies one record between the caller's bytes (at `offset`) and the slot at word `w`.
+  private copy(bytes: Uint8Array, offset: number, w: number, intoRing: boolean): void {
+    const { words, wordsPerRecord, recordSize } = this;
+    const view = this.wordViewOf(bytes, offset);
+    if (view === undefined) {
+      if (intoRing) this.bytes.set(bytes.subarray(offset, offset + recordSize), w * 4);
+      else bytes.set(this.bytes.subarray(w * 4, w * 4 + recordSize), offset);
+      return;
+    }
+    const at = offset >> 2;
+    if (intoRing) for (let i = 0; i < wordsPerRecord; i++) words[w + i] = view[at + i] as number;
+    else for (let i = 0; i < wordsPerRecord; i++) view[at + i] = words[w + i] as number;
   }
 
   // Copying word by word beats making a subarray per record; a word view of
@@ -507,6 +507,15 @@ export abstract class RingBase {
     this.signals?.space.notify();
   }
 
+  // One turn of a wait: its answer when it has one (ready; closed; out of
+  // time), else the milliseconds left to sleep.
+  private settle(ready: () => boolean, deadline: number): boolean | number {
+    if (ready()) return true;
+    if (this.closed) return ready();
+    const left = deadline - performance.now();
+    return left <= 0 ? false : left;
+  }
+
   // The waiter raises its flag, reads the doorbell, and only then re-checks its
   // condition; a producer stores its record before reading the flag. Either
   // the producer sees the flag and rings, or the waiter sees the record.
@@ -518,10 +527,8 @@ export abstract class RingBase {
   ): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      if (ready()) return true;
-      if (this.closed) return ready();
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
+      const left = this.settle(ready, deadline);
+      if (typeof left === 'boolean') return left;
       Atomics.add(this.ctl, flag, 1);
       const seen = Atomics.load(this.ctl, bell);
       try {
@@ -543,10 +550,8 @@ export abstract class RingBase {
     for (let i = 0; i < SPIN_CHECKS; i++) if (ready()) return true;
     const deadline = performance.now() + timeoutMs;
     for (;;) {
-      if (ready()) return true;
-      if (this.closed) return ready();
-      const left = deadline - performance.now();
-      if (left <= 0) return false;
+      const left = this.settle(ready, deadline);
+      if (typeof left === 'boolean') return left;
       Atomics.add(this.ctl, flag, 1);
       const seen = Atomics.load(this.ctl, bell);
       if (!ready() && !this.closed) Atomics.wait(this.ctl, bell, seen, left);

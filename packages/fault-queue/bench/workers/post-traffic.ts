@@ -4,14 +4,8 @@
  * MessageChannel in batches of `batch` records (one transferred Int32Array per
  * batch), and checked by the consumer the same way.
  */
-import {
-  isMainThread,
-  MessageChannel,
-  type MessagePort,
-  parentPort,
-  Worker,
-  workerData,
-} from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { runFromStartLine, serveJob, startTsWorker } from './harness.js';
 import { checkWord } from './ring-traffic.js';
 
 const WORDS = 10; // 40-byte records, as in the ring runs
@@ -79,67 +73,27 @@ export async function runPostTraffic(
   perProducer: number,
   batch: number,
 ): Promise<{ received: number; bad: number; wallMs: number }> {
-  const entry = new URL(import.meta.url).href;
-  const boot = new URL('./ts-worker.mjs', import.meta.url);
   // One channel per producer, straight to the consumer: no hop through here.
   const channels = Array.from({ length: producers }, () => new MessageChannel());
   const consumerPorts = channels.map((c) => c.port2);
-  const consumer = new Worker(boot, {
-    workerData: {
-      entry,
-      job: { role: 'consumer', ports: consumerPorts, count: perProducer, producers, batch },
-    },
-    transferList: consumerPorts,
-  });
-  const producerWorkers = channels.map(
-    ({ port1 }, producer) =>
-      new Worker(boot, {
-        workerData: {
-          entry,
-          job: { role: 'producer', ports: [port1], producer, count: perProducer, batch },
-        },
-        transferList: [port1],
-      }),
+  const consumer = startTsWorker(
+    import.meta.url,
+    { role: 'consumer', ports: consumerPorts, count: perProducer, producers, batch },
+    consumerPorts,
   );
-  const all = [consumer, ...producerWorkers];
-  try {
-    await Promise.all(all.map((w) => once(w)));
-    const start = performance.now();
-    const result = once(consumer) as Promise<{ received: number; bad: number }>;
-    for (const w of all) w.postMessage('go');
-    const counts = await result;
-    return { ...counts, wallMs: performance.now() - start };
-  } finally {
-    await Promise.all(all.map((w) => w.terminate()));
-  }
+  const producerWorkers = channels.map(({ port1 }, producer) =>
+    startTsWorker(
+      import.meta.url,
+      { role: 'producer', ports: [port1], producer, count: perProducer, batch },
+      [port1],
+    ),
+  );
+  const { results, wallMs } = await runFromStartLine([consumer, ...producerWorkers], [consumer]);
+  return { ...(results[0] as { received: number; bad: number }), wallMs };
 }
 
-function once(worker: Worker): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-  });
-}
-
-// Only the module the worker was started for answers (the other traffic
-// module is imported by this one, and must stay quiet).
-const started = workerData as { entry?: string; job?: PostJob } | null;
-if (
-  !isMainThread &&
-  parentPort !== null &&
-  started?.entry !== undefined &&
-  new URL(started.entry).pathname === new URL(import.meta.url).pathname &&
-  started.job
-) {
-  const job = started.job;
-  const port = parentPort;
-  port.once('message', async () => {
-    if (job.role === 'producer') {
-      produce(job);
-      port.postMessage('done');
-    } else {
-      port.postMessage(await consume(job));
-    }
-  });
-  port.postMessage('ready');
-}
+serveJob<PostJob>(import.meta.url, (job) => {
+  if (job.role === 'consumer') return consume(job);
+  produce(job);
+  return 'done';
+});

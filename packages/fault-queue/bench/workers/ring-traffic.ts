@@ -5,8 +5,8 @@
  * consumer checks every record (right producer, next sequence, check words)
  * and counts what was lost, duplicated or torn.
  */
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { attachRing } from '../../src/index.js';
+import { runFromStartLine, serveJob, startTsWorker } from './harness.js';
 
 /** What a traffic worker is told. */
 export interface TrafficJob {
@@ -126,14 +126,6 @@ function consume(job: TrafficJob): TrafficReport {
   return { received, duplicated, lost, torn, stalled, elapsedMs: performance.now() - start };
 }
 
-/** Starts a traffic worker; it posts 'ready', waits for 'go', then posts its result. */
-export function startTrafficWorker(job: TrafficJob): Worker {
-  const entry = new URL(import.meta.url).href;
-  return new Worker(new URL('./ts-worker.mjs', import.meta.url), {
-    workerData: { entry, job },
-  });
-}
-
 /**
  * Runs one consumer and `producers` producer workers over `buffer` and
  * resolves with the consumer's report and the wall time from 'go' to its end.
@@ -145,7 +137,8 @@ export async function runTraffic(
   options: { stallMs?: number; once?: boolean } = {},
 ): Promise<TrafficReport & { wallMs: number }> {
   const { stallMs = 10_000, once = false } = options;
-  const consumer = startTrafficWorker({
+  const start = (job: TrafficJob) => startTsWorker(import.meta.url, job);
+  const consumer = start({
     role: 'consumer',
     buffer,
     count: perProducer,
@@ -154,52 +147,12 @@ export async function runTraffic(
     once,
   });
   const producerWorkers = Array.from({ length: producers }, (_, producer) =>
-    startTrafficWorker({ role: 'producer', buffer, producer, count: perProducer, once }),
+    start({ role: 'producer', buffer, producer, count: perProducer, once }),
   );
-  const all = [consumer, ...producerWorkers];
-  try {
-    await Promise.all(all.map((w) => nextMessage(w)));
-    const start = performance.now();
-    const results = all.map((w) => nextMessage(w));
-    for (const w of all) w.postMessage('go');
-    const [report] = (await Promise.all(results)) as [TrafficReport, ...number[]];
-    return { ...report, wallMs: performance.now() - start };
-  } finally {
-    await Promise.all(all.map((w) => w.terminate()));
-  }
+  const { results, wallMs } = await runFromStartLine([consumer, ...producerWorkers], [consumer]);
+  return { ...(results[0] as TrafficReport), wallMs };
 }
 
-function nextMessage(worker: Worker): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: unknown): void => {
-      worker.off('error', onError);
-      resolve(message);
-    };
-    const onError = (error: Error): void => {
-      worker.off('message', onMessage);
-      reject(error);
-    };
-    worker.once('message', onMessage);
-    worker.once('error', onError);
-  });
-}
-
-// ---- when loaded as a worker -------------------------------------------------
-
-// Only the module the worker was started for answers (the other traffic
-// module is imported by this one, and must stay quiet).
-const started = workerData as { entry?: string; job?: TrafficJob } | null;
-if (
-  !isMainThread &&
-  parentPort !== null &&
-  started?.entry !== undefined &&
-  new URL(started.entry).pathname === new URL(import.meta.url).pathname &&
-  started.job
-) {
-  const job = started.job;
-  const port = parentPort;
-  port.once('message', () => {
-    port.postMessage(job.role === 'producer' ? produce(job) : consume(job));
-  });
-  port.postMessage('ready');
-}
+serveJob<TrafficJob>(import.meta.url, (job) =>
+  job.role === 'producer' ? produce(job) : consume(job),
+);
