@@ -21,7 +21,7 @@ export {
   IopfQueue,
   type IopfQueueOptions,
   type IopfQueueStats,
-  type PageRequest,
+  type IopfRequest,
   type PageResponse,
   type PageResponseCause,
 } from './iopf-queue.js';

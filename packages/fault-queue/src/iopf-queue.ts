@@ -21,7 +21,7 @@ import { CookieAllocator } from './cookie-allocator.js';
 import { POLLIN, POLLOUT, POLLRDNORM, ReadinessSignal } from './readiness.js';
 
 /** One page request as the IOMMU driver reports it (the kernel's `iommu_fault_page_request`). */
-export interface PageRequest {
+export interface IopfRequest {
   /**
    * The request's flags, copied to the record as they are: PASID_VALID (1)
    * and LAST_PAGE (2) are the ones the uAPI names.
@@ -58,7 +58,7 @@ export interface PageResponse {
   /** The cookie the group was read with; 0 if it was answered before anyone read it. */
   readonly cookie: number;
   /** The group's requests in arrival order, the LAST_PAGE one last. */
-  readonly requests: readonly PageRequest[];
+  readonly requests: readonly IopfRequest[];
   /** What answered it. */
   readonly cause: PageResponseCause;
 }
@@ -117,7 +117,7 @@ export interface IopfQueueOptions {
 
 interface FaultGroup {
   readonly deviceId: number;
-  readonly requests: PageRequest[];
+  readonly requests: IopfRequest[];
   cookie: number;
 }
 
@@ -140,7 +140,7 @@ export class IopfQueue {
   /** Receives every response; may be replaced at any time. */
   onResponse: ((response: PageResponse) => void) | undefined;
 
-  private readonly partial = new Map<number, PageRequest[]>();
+  private readonly partial = new Map<number, IopfRequest[]>();
   private deliver: FaultGroup[] = [];
   private deliverHead = 0;
   private readonly awaiting = new Map<number, FaultGroup>();
@@ -171,14 +171,14 @@ export class IopfQueue {
    * Returns 0, or -EINVAL (queue unchanged) when a field is not a u32 or the
    * address not a u64.
    */
-  enqueue(deviceId: number, request: PageRequest): number {
+  enqueue(deviceId: number, request: IopfRequest): number {
     if (typeof request !== 'object' || request === null) return -EINVAL;
     const { flags, pasid, grpid, perm, addr } = request;
     if (!isU32(deviceId) || !isU32(flags) || !isU32(pasid) || !isU32(grpid) || !isU32(perm)) {
       return -EINVAL;
     }
     if (typeof addr !== 'bigint' || addr < 0n || addr > U64_MAX) return -EINVAL;
-    const copy: PageRequest = Object.freeze({ flags, pasid, grpid, perm, addr });
+    const copy: IopfRequest = Object.freeze({ flags, pasid, grpid, perm, addr });
     this.counts.requests++;
     let waiting = this.partial.get(deviceId);
     if ((flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) === 0) {
@@ -190,9 +190,9 @@ export class IopfQueue {
       this.counts.partial++;
       return 0;
     }
-    const requests: PageRequest[] = [];
+    const requests: IopfRequest[] = [];
     if (waiting !== undefined) {
-      const rest: PageRequest[] = [];
+      const rest: IopfRequest[] = [];
       for (const r of waiting) (r.grpid === grpid ? requests : rest).push(r);
       this.counts.partial -= requests.length;
       if (rest.length === 0) this.partial.delete(deviceId);
@@ -363,7 +363,7 @@ export class IopfQueue {
   }
 
   private respond(group: FaultGroup, code: number, cause: PageResponseCause): void {
-    const last = group.requests[group.requests.length - 1] as PageRequest;
+    const last = group.requests[group.requests.length - 1] as IopfRequest;
     this.onResponse?.({
       deviceId: group.deviceId,
       pasid: last.pasid,
@@ -389,7 +389,7 @@ export class IopfQueue {
 }
 
 function infoOf(group: FaultGroup): FaultGroupInfo {
-  const last = group.requests[group.requests.length - 1] as PageRequest;
+  const last = group.requests[group.requests.length - 1] as IopfRequest;
   return {
     deviceId: group.deviceId,
     pasid: last.pasid,
@@ -411,7 +411,7 @@ function writeFaultRecord(
   view: DataView,
   at: number,
   deviceId: number,
-  request: PageRequest,
+  request: IopfRequest,
   cookie: number,
 ): void {
   view.setUint32(at + F.flags.offset, request.flags, true);

@@ -13,14 +13,14 @@ import {
 import { describe, expect, it } from 'vitest';
 import {
   IopfQueue,
-  type PageRequest,
+  type IopfRequest,
   type PageResponse,
   POLLIN,
   POLLOUT,
   POLLRDNORM,
 } from '../src/index.js';
 
-const req = (grpid: number, addr: bigint, flags = 0, pasid = 0): PageRequest => ({
+const req = (grpid: number, addr: bigint, flags = 0, pasid = 0): IopfRequest => ({
   flags,
   pasid,
   grpid,
@@ -115,8 +115,8 @@ describe('IopfQueue: group assembly', () => {
     const groups = [1, 2, 3].map((g) =>
       [0, 1, 2].map((i) => req(g, BigInt(g * 0x10000 + i * 0x1000), i === 2 ? LAST : 0)),
     );
-    const orders: PageRequest[][] = [];
-    const walk = (cursors: number[], acc: PageRequest[]): void => {
+    const orders: IopfRequest[][] = [];
+    const walk = (cursors: number[], acc: IopfRequest[]): void => {
       if (acc.length === 9) {
         orders.push(acc);
         return;
@@ -306,7 +306,7 @@ describe('IopfQueue: write', () => {
     expect(queue.enqueue(1, { ...req(1, 0n, LAST), addr: -1n })).toBe(-EINVAL);
     expect(queue.enqueue(1, { ...req(1, 0n, LAST), addr: 1n << 64n })).toBe(-EINVAL);
     expect(queue.enqueue(1, { ...req(1, 0n, LAST), grpid: 1.5 })).toBe(-EINVAL);
-    expect(queue.enqueue(1, null as unknown as PageRequest)).toBe(-EINVAL);
+    expect(queue.enqueue(1, null as unknown as IopfRequest)).toBe(-EINVAL);
     expect(queue.stats().requests).toBe(0);
   });
 });

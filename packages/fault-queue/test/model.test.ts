@@ -16,8 +16,8 @@ import {
   type FullPolicy,
   INT_MAX,
   IopfQueue,
+  type IopfRequest,
   MpscRing,
-  type PageRequest,
   type PageResponse,
   SpscRing,
   VeventQueue,
@@ -180,18 +180,18 @@ const iopfCommand: fc.Arbitrary<IopfCommand> = fc.oneof(
 
 interface ModelGroup {
   dev: number;
-  reqs: PageRequest[];
+  reqs: IopfRequest[];
   cookie: number;
 }
 
 /** The fault object and the device partial lists, as lists, the way the kernel keeps them. */
 class IopfModel {
-  partial: Array<{ dev: number; req: PageRequest }> = [];
+  partial: Array<{ dev: number; req: IopfRequest }> = [];
   deliver: ModelGroup[] = [];
   awaiting = new Map<number, ModelGroup>();
   responses: Array<[number, number, number, number, string]> = [];
 
-  enqueue(dev: number, req: PageRequest): void {
+  enqueue(dev: number, req: IopfRequest): void {
     if (!(req.flags & LAST)) {
       this.partial.push({ dev, req });
       return;
@@ -247,7 +247,7 @@ class IopfModel {
   }
 
   private answer(g: ModelGroup, code: number, cause: string): void {
-    const last = g.reqs[g.reqs.length - 1] as PageRequest;
+    const last = g.reqs[g.reqs.length - 1] as IopfRequest;
     this.responses.push([g.dev, last.grpid, code, g.cookie, cause]);
   }
 }
@@ -261,7 +261,7 @@ describe('IopfQueue against a list model', () => {
         const model = new IopfModel();
         for (const c of commands) {
           if (c.op === 'enqueue') {
-            const req: PageRequest = {
+            const req: IopfRequest = {
               flags: c.last ? LAST : 0,
               pasid: c.pasid,
               grpid: c.grpid,
