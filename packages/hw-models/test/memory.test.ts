@@ -138,3 +138,17 @@ describe('FrameAllocator', () => {
     expect(mem.readU32(0x6000)).toBe(1);
   });
 });
+
+describe('memory and the allocator stay one', () => {
+  it('zeroing a table page through memory zeroes what walkers read', () => {
+    const mem = new PhysicalMemory();
+    const alloc = new FrameAllocator(mem, { base: 0x100000, size: 0x100000 });
+    const pa = alloc.allocate();
+    const words = alloc.blockWords(pa);
+    words[0] = 0x1003;
+    mem.fill(pa, FRAME_SIZE, 0);
+    expect(words[0]).toBe(0);
+    mem.writeU32(pa, 7);
+    expect(words[0]).toBe(7);
+  });
+});

@@ -43,6 +43,9 @@ export class PhysicalMemory implements TableMemory {
   /** Physical address width in bits. */
   readonly addressBits: number;
   private readonly frames = new Map<number, Uint32Array>();
+  // Frames backed by someone else's buffer (table slabs): zeroed in place,
+  // never dropped by fill, so the owner's view and memory stay the same words.
+  private readonly adopted = new Set<number>();
   private readonly limit: number;
 
   constructor(options: PhysicalMemoryOptions = {}) {
@@ -100,12 +103,14 @@ export class PhysicalMemory implements TableMemory {
     this.checkRange(pfn * FRAME_SIZE, count * FRAME_SIZE);
     for (let i = 0; i < count; i++) {
       this.frames.set(pfn + i, new Uint32Array(buffer, offset + i * FRAME_SIZE, FRAME_WORDS));
+      this.adopted.add(pfn + i);
     }
   }
 
   /** Forget frame `pfn`: it reads as zeros again and costs nothing. */
   releaseFrame(pfn: number): void {
     this.frames.delete(pfn);
+    this.adopted.delete(pfn);
   }
 
   /** Copy `length` bytes from physical address `pa` into `into` at `at` (a new array when omitted). */
@@ -158,7 +163,7 @@ export class PhysicalMemory implements TableMemory {
       const pfn = Math.floor(addr / FRAME_SIZE);
       const offset = addr - pfn * FRAME_SIZE;
       const n = Math.min(FRAME_SIZE - offset, length - done);
-      if (value === 0 && n === FRAME_SIZE) this.frames.delete(pfn);
+      if (value === 0 && n === FRAME_SIZE && !this.adopted.has(pfn)) this.frames.delete(pfn);
       else if (value !== 0 || this.frames.has(pfn)) {
         const frame = this.writeFrame(pfn);
         new Uint8Array(frame.buffer, frame.byteOffset + offset, n).fill(value);
