@@ -24,4 +24,5 @@ export * from './pagetable/mock.js';
 export * from './pagetable/nested.js';
 export * from './pagetable/vtd-second-stage.js';
 export * from './pagetable/x86-64.js';
+export * from './report/walk-svg.js';
 export * from './tour.js';
