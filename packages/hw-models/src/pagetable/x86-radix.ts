@@ -67,15 +67,13 @@ function entryPfn(lo: number, hi: number): number {
 // domains do not each carry an array the size of the region.
 interface CountStore {
   counts: Uint16Array;
-  /** The words of every radix table page, by frame relative to the region (a direct lookup for walks). */
-  readonly words: (Uint32Array | undefined)[];
 }
 const countStores = new WeakMap<FrameAllocator, CountStore>();
 
 function countStoreOf(allocator: FrameAllocator): CountStore {
   let store = countStores.get(allocator);
   if (store === undefined) {
-    store = { counts: new Uint16Array(4096), words: [] };
+    store = { counts: new Uint16Array(4096) };
     countStores.set(allocator, store);
   }
   return store;
@@ -183,8 +181,9 @@ export abstract class RadixPageTable implements PageTable {
       granule: 4096,
       pageSizes: [...pageSizes].sort((a, b) => a - b),
     };
-    // Tables read from a frame allocator (owned, or walked by an IOMMU) find
-    // their words in the allocator's shared store: one array lookup a level.
+    // Tables read from a frame allocator (owned, or walked by an IOMMU) are
+    // walked straight in its slabs, and their entry counts kept in a store
+    // shared by every table of that allocator.
     const source = this.allocator ?? (memory instanceof FrameAllocator ? memory : undefined);
     if (source !== undefined) {
       this.store = countStoreOf(source);
@@ -387,13 +386,11 @@ export abstract class RadixPageTable implements PageTable {
       store.counts = grown;
     }
     store.counts[rel] = 0;
-    store.words[rel] = allocator.blockWords(pa);
     this.frames++;
     return pa;
   }
 
   private freeTable(pa: number): void {
-    (this.store as CountStore).words[pa / FRAME_SIZE - this.basePfn] = undefined;
     (this.allocator as FrameAllocator).free(pa, FRAME_SIZE);
     this.frames--;
   }
