@@ -21,7 +21,12 @@
 import { EINVAL, ENODEV, ENOMEM, ENOSPC, EOPNOTSUPP } from '@iommufd-sim/uapi-types';
 import type { Device } from '../../device.js';
 import { AmdV1PageTable, amdV1PageSizes, walkAmdV1 } from '../../pagetable/amd-v1.js';
-import { IOMMU_NOEXEC, IOMMU_PRIV, newTranslation } from '../../pagetable/format.js';
+import {
+  IOMMU_NOEXEC,
+  IOMMU_PRIV,
+  newTranslation,
+  type Translation,
+} from '../../pagetable/format.js';
 import { X86PageTable } from '../../pagetable/x86-64.js';
 import type {
   DmaContext,
@@ -514,49 +519,16 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     const had = (lo0 >>> 7) & 3;
     const walkAccess = need | (had === 3 && (access & A_UPDATE_AD) !== 0 ? A_UPDATE_AD : 0);
     const t = walkAmdV1(this.env.allocator, root, mode, iova, walkAccess, this.walkOut);
-    if (t.ok && (need & ~dteProt) === 0) {
-      const prot = t.prot & dteProt;
-      this.iotlb.fill(domid, asid, iova, t.pa, t.pageSize, prot);
-      if (ats) this.deviceTlb.fill(devid, asid, iova, t.pa, t.pageSize, prot);
-      out.ok = true;
-      out.pa = t.pa;
-      out.contiguous = t.pageSize - (iova % t.pageSize);
-      return true;
-    }
-    const fault = t.ok ? 'permission' : (t.fault ?? 'not-present');
-    if (fault === 'table-fetch') {
-      return this.fault(
-        out,
-        ctx,
-        t.faultAddress,
-        EVENT_PAGE_TAB_HARDWARE_ERROR,
-        domid,
-        rw | tr,
-        fault,
-        'page table unreadable',
-      );
-    }
-    const present = fault === 'permission' ? EVENT_FLAG_PR : 0;
-    const rz = fault === 'reserved-bits' ? EVENT_FLAG_RZ : 0;
-    const reason = `${fault} at level ${t.level} of the v1 table (Mode ${mode})`;
-    // A PRI device whose DTE has PPR set asks for the page instead of failing.
-    if (
-      (hi0 & (1 << 20)) !== 0 &&
-      ctx.device.pri &&
-      (fault === 'not-present' || fault === 'permission')
-    ) {
-      return this.pageRequest(out, ctx, iova, domid, present | rw | tr, fault, reason);
-    }
-    return this.fault(
-      out,
-      ctx,
-      iova,
-      EVENT_IO_PAGE_FAULT,
+    return this.finishWalk(t, ctx, iova, out, {
+      allowed: (need & ~dteProt) === 0,
+      prot: t.prot & dteProt,
       domid,
-      present | rw | tr | rz,
-      fault,
-      reason,
-    );
+      asid,
+      eventTag: domid,
+      flags: rw | tr,
+      ppr: (hi0 & (1 << 20)) !== 0,
+      table: `the v1 table (Mode ${mode})`,
+    });
   }
 
   /** The GV path: GCR3[PASID] (PASID 0 for untagged GIOV requests), then the v2 table. */
@@ -646,10 +618,50 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     const view = this.v2View(table, levels);
     const walkAccess = access & (A_READ | A_WRITE | A_EXEC | A_PRIV | A_UPDATE_AD);
     const t = view.translate(iova, walkAccess, this.walkOut);
-    if (t.ok && (need & ~dteProt) === 0) {
-      const prot = t.prot & ~((~dteProt & 3) >>> 0);
-      this.iotlb.fill(domid, pasid, iova, t.pa, t.pageSize, prot);
-      if (ats) this.deviceTlb.fill(devid, pasid, iova, t.pa, t.pageSize, prot);
+    return this.finishWalk(t, ctx, iova, out, {
+      allowed: (need & ~dteProt) === 0,
+      prot: t.prot & ~((~dteProt & 3) >>> 0),
+      domid,
+      asid: pasid,
+      eventTag: tag,
+      flags: rw | tr | gn,
+      ppr: (hi0 & (1 << 20)) !== 0,
+      table: `the v2 table of PASID ${pasid}`,
+    });
+  }
+
+  /**
+   * The end of a v1 or v2 walk: a translation the DTE allows fills the IOTLB
+   * (and the device TLB of an ATS device); anything else becomes the event
+   * the hardware logs, or a page request when the DTE enables PPR for a PRI
+   * device.
+   */
+  private finishWalk(
+    t: Translation,
+    ctx: DmaContext,
+    iova: number,
+    out: DmaTranslation,
+    w: {
+      /** The DTE's IR/IW allow the access. */
+      readonly allowed: boolean;
+      /** Permissions to cache. */
+      readonly prot: number;
+      readonly domid: number;
+      readonly asid: number;
+      /** DomainID or PASID field of an event. */
+      readonly eventTag: number;
+      /** RW, TR (and GN) event flags of the access. */
+      readonly flags: number;
+      /** The DTE's PPR bit. */
+      readonly ppr: boolean;
+      /** Which table, for reasons. */
+      readonly table: string;
+    },
+  ): boolean {
+    if (t.ok && w.allowed) {
+      const devid = ctx.requester & 0xffff;
+      this.iotlb.fill(w.domid, w.asid, iova, t.pa, t.pageSize, w.prot);
+      if (ctx.device.ats) this.deviceTlb.fill(devid, w.asid, iova, t.pa, t.pageSize, w.prot);
       out.ok = true;
       out.pa = t.pa;
       out.contiguous = t.pageSize - (iova % t.pageSize);
@@ -657,34 +669,32 @@ export class AmdIommu implements IommuInstance, AmdDomainOwner {
     }
     const fault = t.ok ? 'permission' : (t.fault ?? 'not-present');
     if (fault === 'table-fetch') {
+      const what = `${w.table} unreadable`;
       return this.fault(
         out,
         ctx,
         t.faultAddress,
         EVENT_PAGE_TAB_HARDWARE_ERROR,
-        tag,
-        rw | tr | gn,
+        w.eventTag,
+        w.flags,
         fault,
-        'v2 page table unreadable',
+        what,
       );
     }
     const present = fault === 'permission' ? EVENT_FLAG_PR : 0;
     const rz = fault === 'reserved-bits' ? EVENT_FLAG_RZ : 0;
-    const reason = `${fault} at level ${t.level} of the v2 table of PASID ${pasid}`;
-    if (
-      (hi0 & (1 << 20)) !== 0 &&
-      ctx.device.pri &&
-      (fault === 'not-present' || fault === 'permission')
-    ) {
-      return this.pageRequest(out, ctx, iova, tag, present | rw | tr | gn, fault, reason);
+    const reason = `${fault} at level ${t.level} of ${w.table}`;
+    // A PRI device whose DTE has PPR set asks for the page instead of failing.
+    if (w.ppr && ctx.device.pri && (fault === 'not-present' || fault === 'permission')) {
+      return this.pageRequest(out, ctx, iova, w.eventTag, present | w.flags, fault, reason);
     }
     return this.fault(
       out,
       ctx,
       iova,
       EVENT_IO_PAGE_FAULT,
-      tag,
-      present | rw | tr | rz | gn,
+      w.eventTag,
+      present | w.flags | rz,
       fault,
       reason,
     );
