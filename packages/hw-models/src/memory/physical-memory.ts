@@ -67,11 +67,6 @@ export class PhysicalMemory implements TableMemory {
     return this.frames.size * FRAME_SIZE;
   }
 
-  /** True when frame `pfn` has been written since it was last released. */
-  isTouched(pfn: number): boolean {
-    return this.frames.has(pfn);
-  }
-
   readFrame(pfn: number): Uint32Array {
     return this.frames.get(pfn) ?? ZERO_FRAME;
   }

@@ -228,8 +228,3 @@ export function markDirty(bitmap: DirtyBitmap, iova: number, length: number): vo
 export function entryToBigInt(lo: number, hi: number): bigint {
   return (BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0);
 }
-
-/** 2^n as a number, exact for n <= 1023 (`1 << n` wraps above 30). */
-export function pow2(n: number): number {
-  return 2 ** n;
-}
