@@ -1,0 +1,150 @@
+/**
+ * The /dev/iommu ioctl table (main.c's iommufd_ioctl_ops): request number →
+ * struct, minimum size and handler. Dispatch follows the kernel: a number
+ * outside the table goes to the VFIO compatibility handler, a slot whose
+ * number differs is ENOTTY, then the argument is copied in by the
+ * size-extensible rule (EFAULT / EINVAL / E2BIG) and the handler runs on the
+ * kernel's copy; it writes results back with {@link Ucmd.respond}.
+ */
+import {
+  _IOC_NR,
+  copyIoctlArgIn,
+  copyIoctlArgOut,
+  EFAULT,
+  ENOTTY,
+  errnoName,
+  IOMMUFD_CMD_BASE,
+  type IoctlInfo,
+  ioctlByRequest,
+  type UserMemory,
+} from '@iommufd-sim/uapi-types';
+import type { IommufdContext } from './context.js';
+import { IOCTL_HANDLERS } from './ioctl-table.js';
+import type { Process } from './process.js';
+
+/** One ioctl in progress: the kernel's copy of the argument and where it came from. */
+export class Ucmd {
+  /** A DataView over {@link bytes}. */
+  readonly view: DataView;
+
+  constructor(
+    /** The /dev/iommu context. */
+    readonly ctx: IommufdContext,
+    /** The calling process (`current`). */
+    readonly proc: Process,
+    /** The ioctl. */
+    readonly info: IoctlInfo,
+    /** The kernel's copy: `sizeof` bytes, zero where the user gave none. */
+    readonly bytes: Uint8Array,
+    /** The size the user claimed. */
+    readonly userSize: number,
+    private readonly user: UserMemory,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** iommufd_ucmd_respond: copy min(user size, sizeof) bytes back; 0 or -EFAULT. */
+  respond(): number {
+    const out = copyIoctlArgOut(this.info, this.bytes, this.user, this.userSize);
+    if (!out.ok) return this.fail(out.errno, out.reason);
+    return 0;
+  }
+
+  /** Record why the call fails and return -errno. */
+  fail(errno: number, reason: string): number {
+    this.proc.recordError(this.info.name, errno, reason);
+    return -errno;
+  }
+
+  /** u32 at `offset` of the kernel's copy. */
+  u32(offset: number): number {
+    return this.view.getUint32(offset, true);
+  }
+
+  /** u64 at `offset` of the kernel's copy. */
+  u64(offset: number): bigint {
+    return this.view.getBigUint64(offset, true);
+  }
+
+  /** Write a u32 result. */
+  setU32(offset: number, value: number): void {
+    this.view.setUint32(offset, value >>> 0, true);
+  }
+
+  /** Write a u64 result. */
+  setU64(offset: number, value: bigint): void {
+    this.view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+  }
+}
+
+/** A handler: 0 (or a positive result) on success, -errno on failure. */
+export type Handler = (ucmd: Ucmd) => number;
+
+/** The VFIO container ioctls iommufd answers on its fd (vfio_compat.c; part 2 of the model). */
+export type VfioCompatHandler = (
+  ctx: IommufdContext,
+  proc: Process,
+  request: number,
+  user: UserMemory | null,
+) => number;
+
+let vfioCompat: VfioCompatHandler = (_ctx, proc, request) => {
+  proc.recordError(
+    `ioctl 0x${request.toString(16)}`,
+    ENOTTY,
+    'not an iommufd ioctl, and no VFIO container ioctl by this number',
+  );
+  return -ENOTTY;
+};
+
+/** Install the VFIO compatibility handler. */
+export function registerVfioCompat(handler: VfioCompatHandler): void {
+  vfioCompat = handler;
+}
+
+const CMD_FIRST = IOMMUFD_CMD_BASE;
+const CMD_LAST = IOMMUFD_CMD_BASE + 32; // IOMMU_TEST_CMD is the last slot
+
+/** iommufd_fops_ioctl. `user` is null for a NULL argument pointer. */
+export function dispatchIommufd(
+  ctx: IommufdContext,
+  proc: Process,
+  request: number,
+  user: UserMemory | null,
+): number {
+  const nr = _IOC_NR(request);
+  if (nr < CMD_FIRST || nr > CMD_LAST) return vfioCompat(ctx, proc, request, user);
+  const info = ioctlByRequest(request);
+  const handler = info === undefined ? undefined : IOCTL_HANDLERS.get(request);
+  if (
+    info === undefined ||
+    handler === undefined ||
+    info.copyRule !== 'iommufd' ||
+    (info.selftest && !ctx.host.selftest)
+  ) {
+    proc.recordError(
+      `ioctl 0x${request.toString(16)}`,
+      ENOTTY,
+      info?.selftest === true
+        ? 'IOMMU_TEST_CMD exists only on a selftest host (createHost({ selftest: true }))'
+        : `no iommufd ioctl has the number 0x${request.toString(16)}`,
+    );
+    return -ENOTTY;
+  }
+  if (user === null) {
+    proc.recordError(info.name, EFAULT, 'the argument pointer is NULL');
+    return -EFAULT;
+  }
+  const copied = copyIoctlArgIn(info, user);
+  if (!copied.ok) {
+    proc.recordError(info.name, copied.errno, copied.reason);
+    return -copied.errno;
+  }
+  const ucmd = new Ucmd(ctx, proc, info, copied.bytes, copied.userSize, user);
+  const serial = proc.errorSerial;
+  const rc = handler(ucmd);
+  if (rc < 0 && proc.errorSerial === serial) {
+    proc.recordError(info.name, -rc, `${info.name} failed with ${errnoName(-rc) ?? -rc}`);
+  }
+  return rc;
+}

@@ -1,0 +1,218 @@
+/**
+ * createHost: the machine the model runs on. Physical memory, the IOMMUs
+ * and the devices behind them (each with a VFIO cdev node
+ * /dev/vfio/devices/vfioN in configuration order), the users whose locked
+ * memory is counted, and the processes. With `selftest: true` it also has the
+ * test kernel's mock IOMMU, where IOMMU_TEST_CMD makes its mock devices.
+ */
+import {
+  createIommu,
+  type Device,
+  type DeviceConfig,
+  DmaEngine,
+  type DmaOutcome,
+  type DmaRequest,
+  FrameAllocator,
+  Device as HwDevice,
+  type IommuConfig,
+  type IommuInstance,
+  MockIommu,
+  PhysicalMemory,
+} from '@iommufd-sim/hw-models';
+import { UserAccount } from './accounting.js';
+import { Backing, HPAGE_SIZE, PAGE_SIZE } from './address-space.js';
+import type { DeviceObject } from './device.js';
+import { Process, type ProcessOptions } from './process.js';
+
+/** A device in a host configuration: the hardware description plus the IOMMU it sits behind. */
+export interface HostDeviceConfig extends DeviceConfig {
+  /** Name of the IOMMU (from `iommus`) it sits behind. */
+  readonly iommu: string;
+}
+
+/** What {@link createHost} builds. */
+export interface HostConfig {
+  /** The IOMMUs. Default: one IOMMU of model 'mock' named 'mock0'. */
+  readonly iommus?: readonly IommuConfig[];
+  /** The devices, each behind one of the IOMMUs. Default: none. */
+  readonly devices?: readonly HostDeviceConfig[];
+  /** Enable IOMMU_TEST_CMD and the selftest mock devices (CONFIG_IOMMUFD_TEST). Default false. */
+  readonly selftest?: boolean;
+}
+
+/** A device of the host, with its VFIO cdev node. */
+export class HostDevice {
+  /** The iommufd device object it is bound to, if any. */
+  boundTo: DeviceObject | null = null;
+
+  constructor(
+    /** Its name (a BDF for PCI devices). */
+    readonly name: string,
+    /** N of /dev/vfio/devices/vfioN (-1 for selftest mock devices, which have no node). */
+    readonly index: number,
+    /** The hardware model. */
+    readonly device: Device,
+    /** The IOMMU it sits behind. */
+    readonly iommu: IommuInstance,
+  ) {}
+
+  /** Its cdev path, or '' for a mock device. */
+  get path(): string {
+    return this.index < 0 ? '' : `/dev/vfio/devices/vfio${this.index}`;
+  }
+}
+
+// Physical memory plan: IOMMU tables at [64 GiB, 128 GiB) (the allocator's
+// default), process memory from 1 TiB up, each mapping or file its own run.
+const RAM_BASE = 2 ** 40;
+const RAM_LIMIT = 2 ** 48;
+/** Largest memfd size (each file reserves this much physical address space). */
+export const MEMFD_MAX_BYTES = 2 ** 36;
+
+/** The simulated machine. */
+export class Host {
+  /** Physical memory (process pages, IOMMU tables, DMA targets). */
+  readonly memory = new PhysicalMemory();
+  /** Where IOMMU tables come from. */
+  readonly tables: FrameAllocator;
+  /** The IOMMUs by name. */
+  readonly iommus = new Map<string, IommuInstance>();
+  /** The configured devices, in order (vfio0, vfio1, ...). */
+  readonly devices: HostDevice[] = [];
+  /** Moves device DMA through the IOMMUs. */
+  readonly dma: DmaEngine;
+  /** IOMMU_TEST_CMD is available. */
+  readonly selftest: boolean;
+  /** The selftest mock IOMMU (selftest hosts only). */
+  readonly mockIommu: MockIommu | null = null;
+  /** The process making the current system call (the kernel's `current`). */
+  current: Process | null = null;
+  /** IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT (global to the kernel). */
+  tempMemoryLimit = 65536;
+  /** Exceptions caught at the system-call boundary (each one is a model bug; tests require 0). */
+  internalErrors = 0;
+  private readonly users = new Map<number, UserAccount>();
+  private readonly backings: Backing[] = [];
+  private nextPa = RAM_BASE;
+  private nextPid = 1000;
+  private mockSerial = 0;
+  private readonly processes = new Set<Process>();
+
+  constructor(config: HostConfig = {}) {
+    this.tables = new FrameAllocator(this.memory);
+    this.dma = new DmaEngine(this.memory);
+    this.selftest = config.selftest === true;
+    const env = { memory: this.memory, allocator: this.tables };
+    for (const c of config.iommus ?? [{ name: 'mock0', model: 'mock' as const }]) {
+      if (this.iommus.has(c.name)) throw new Error(`two IOMMUs are named '${c.name}'`);
+      this.iommus.set(c.name, createIommu(c, env));
+    }
+    for (const d of config.devices ?? []) {
+      const iommu = this.iommus.get(d.iommu);
+      if (iommu === undefined) {
+        throw new Error(
+          `device '${d.name}' names IOMMU '${d.iommu}', which is not among [${[...this.iommus.keys()].join(', ')}]`,
+        );
+      }
+      if (this.devices.some((x) => x.name === d.name))
+        throw new Error(`two devices are named '${d.name}'`);
+      const device = new HwDevice(d);
+      iommu.addDevice(device);
+      this.devices.push(new HostDevice(d.name, this.devices.length, device, iommu));
+    }
+    if (this.selftest) {
+      this.mockIommu = new MockIommu({ name: 'iommufd-selftest', model: 'mock' }, env);
+    }
+  }
+
+  /** A new process; see {@link ProcessOptions}. */
+  createProcess(options: ProcessOptions = {}): Process {
+    const proc = new Process(this, this.nextPid++, options);
+    this.processes.add(proc);
+    return proc;
+  }
+
+  /** @internal a forked child gets the next pid. */
+  adoptProcess(make: (pid: number) => Process): Process {
+    const proc = make(this.nextPid++);
+    this.processes.add(proc);
+    return proc;
+  }
+
+  /** @internal forget an exited process. */
+  forgetProcess(proc: Process): void {
+    this.processes.delete(proc);
+  }
+
+  /** The locked-memory account of user `uid`. */
+  user(uid: number): UserAccount {
+    let u = this.users.get(uid);
+    if (u === undefined) {
+      u = new UserAccount(uid);
+      this.users.set(uid, u);
+    }
+    return u;
+  }
+
+  /** The device behind /dev/vfio/devices/vfioN or with this name. */
+  device(nameOrPath: string): HostDevice | undefined {
+    return this.devices.find((d) => d.name === nameOrPath || d.path === nameOrPath);
+  }
+
+  /** Reserve physical frames for `bytes` of process memory (2 MiB aligned when large); undefined when out of space. */
+  allocBacking(bytes: number): Backing | undefined {
+    const pages = Math.ceil(bytes / PAGE_SIZE);
+    const align = pages * PAGE_SIZE >= HPAGE_SIZE ? HPAGE_SIZE : PAGE_SIZE;
+    const pa = Math.ceil(this.nextPa / align) * align;
+    if (pa + pages * PAGE_SIZE > RAM_LIMIT) return undefined;
+    this.nextPa = pa + pages * PAGE_SIZE;
+    const backing = new Backing(pa, pages, this.memory);
+    this.backings.push(backing);
+    return backing;
+  }
+
+  /** The backing a physical address belongs to. */
+  backingAt(pa: number): Backing | undefined {
+    let lo = 0;
+    let hi = this.backings.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      const b = this.backings[mid] as Backing;
+      if (pa < b.basePa) hi = mid - 1;
+      else if (pa >= b.basePa + b.pages * PAGE_SIZE) lo = mid + 1;
+      else return b;
+    }
+    return undefined;
+  }
+
+  /** Pages pinned right now across the host (0 once every fd is closed). */
+  pinnedPages(): number {
+    let n = 0;
+    for (const b of this.backings) n += b.pinnedPages;
+    return n;
+  }
+
+  /** @internal a mock device for IOMMU_TEST_OP_MOCK_DOMAIN. */
+  createMockDevice(flags: number): HostDevice {
+    const mock = this.mockIommu as MockIommu;
+    const name = `iommufd_mock${this.mockSerial++}`;
+    const device = new HwDevice({ name, pasidBits: 20 });
+    mock.addDevice(device, flags);
+    return new HostDevice(name, -1, device, mock);
+  }
+
+  /**
+   * DMA from a configured device, translated by its IOMMU through whatever it
+   * is attached to (a bound but unattached device is blocked).
+   */
+  deviceDma(nameOrPath: string, request: DmaRequest): DmaOutcome | undefined {
+    const d = this.device(nameOrPath);
+    if (d === undefined) return undefined;
+    return this.dma.run(d.device, d.iommu, request);
+  }
+}
+
+/** Build a host. Throws an Error that names the problem when the configuration is inconsistent. */
+export function createHost(config: HostConfig = {}): Host {
+  return new Host(config);
+}

@@ -1,0 +1,74 @@
+/**
+ * Which handler answers which /dev/iommu ioctl (main.c's iommufd_ioctl_ops).
+ * Commands of the later parts of the model answer EOPNOTSUPP with a reason
+ * that says so, after the kernel's size rules have been applied.
+ */
+import {
+  EOPNOTSUPP,
+  IOMMU_DESTROY,
+  IOMMU_FAULT_QUEUE_ALLOC,
+  IOMMU_GET_HW_INFO,
+  IOMMU_HW_QUEUE_ALLOC,
+  IOMMU_HWPT_ALLOC,
+  IOMMU_HWPT_GET_DIRTY_BITMAP,
+  IOMMU_HWPT_INVALIDATE,
+  IOMMU_HWPT_SET_DIRTY_TRACKING,
+  IOMMU_IOAS_ALLOC,
+  IOMMU_IOAS_ALLOW_IOVAS,
+  IOMMU_IOAS_CHANGE_PROCESS,
+  IOMMU_IOAS_COPY,
+  IOMMU_IOAS_IOVA_RANGES,
+  IOMMU_IOAS_MAP,
+  IOMMU_IOAS_MAP_FILE,
+  IOMMU_IOAS_UNMAP,
+  IOMMU_OPTION,
+  IOMMU_TEST_CMD,
+  IOMMU_VDEVICE_ALLOC,
+  IOMMU_VEVENTQ_ALLOC,
+  IOMMU_VFIO_IOAS,
+  IOMMU_VIOMMU_ALLOC,
+} from '@iommufd-sim/uapi-types';
+import type { Handler, Ucmd } from './dispatch.js';
+import {
+  ioasAlloc,
+  ioasAllowIovas,
+  ioasChangeProcess,
+  ioasCopy,
+  ioasIovaRanges,
+  ioasMap,
+  ioasMapFile,
+  ioasUnmap,
+} from './ioas.js';
+import { destroyIoctl, optionIoctl } from './main.js';
+import { testCmd } from './selftest/test-cmd.js';
+
+function later(part: string): Handler {
+  return (ucmd: Ucmd) =>
+    ucmd.fail(EOPNOTSUPP, `${ucmd.info.name} is not modelled yet (it comes with ${part})`);
+}
+
+/** Request number → handler. */
+export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
+  [IOMMU_DESTROY, destroyIoctl],
+  [IOMMU_IOAS_ALLOC, ioasAlloc],
+  [IOMMU_IOAS_ALLOW_IOVAS, ioasAllowIovas],
+  [IOMMU_IOAS_COPY, ioasCopy],
+  [IOMMU_IOAS_IOVA_RANGES, ioasIovaRanges],
+  [IOMMU_IOAS_MAP, ioasMap],
+  [IOMMU_IOAS_UNMAP, ioasUnmap],
+  [IOMMU_OPTION, optionIoctl],
+  [IOMMU_VFIO_IOAS, later('iommufd-core part 2')],
+  [IOMMU_HWPT_ALLOC, later('iommufd-core part 2')],
+  [IOMMU_GET_HW_INFO, later('iommufd-core part 2')],
+  [IOMMU_HWPT_SET_DIRTY_TRACKING, later('iommufd-core part 2')],
+  [IOMMU_HWPT_GET_DIRTY_BITMAP, later('iommufd-core part 2')],
+  [IOMMU_HWPT_INVALIDATE, later('iommufd-core part 2')],
+  [IOMMU_FAULT_QUEUE_ALLOC, later('iommufd-core part 2')],
+  [IOMMU_IOAS_MAP_FILE, ioasMapFile],
+  [IOMMU_VIOMMU_ALLOC, later('the viommu package')],
+  [IOMMU_VDEVICE_ALLOC, later('the viommu package')],
+  [IOMMU_IOAS_CHANGE_PROCESS, ioasChangeProcess],
+  [IOMMU_VEVENTQ_ALLOC, later('the viommu package')],
+  [IOMMU_HW_QUEUE_ALLOC, later('the viommu package')],
+  [IOMMU_TEST_CMD, testCmd],
+]);

@@ -1,0 +1,230 @@
+/**
+ * iopt_pages: one linear chunk of source memory (a user VA range of one
+ * process, or a range of a memfd) that areas map. Several areas, in one or
+ * several IOASes (after IOAS_COPY), share it, and each of its pages is pinned
+ * **once** while anything needs it: an area whose IOAS has a domain, or an
+ * access that pinned it. The PFN of every pinned page is kept here (the
+ * kernel keeps it in a domain or an xarray), so later domains and accesses
+ * are filled without asking the source again.
+ *
+ * Counters are per page in 512-page chunks of typed arrays, created only for
+ * pages that are used, so a lazily mapped 2^40-byte range costs nothing.
+ */
+import { EFAULT } from '@iommufd-sim/uapi-types';
+import { type ChargeTarget, chargePinned } from './accounting.js';
+import { type AddressSpace, type Backing, type MemFile, PAGE_SIZE } from './address-space.js';
+
+// Page indexes reach 2^52, past 32-bit bit operations: chunks use division.
+const CHUNK = 512;
+
+interface Chunk {
+  /** How many users (areas with domains, access pins) need each page. */
+  readonly users: Int32Array;
+  /** Physical address of each pinned page. */
+  readonly pa: Float64Array;
+}
+
+/** Where a pages object's memory comes from. */
+export type PagesSource =
+  | {
+      readonly kind: 'user';
+      /** The address space the VA belongs to (the process that mapped it, or the one CHANGE_PROCESS moved it to). */
+      space: AddressSpace;
+      /** Page-aligned first VA (any u64: a lazy map need not be valid). */
+      readonly base: bigint;
+    }
+  | {
+      readonly kind: 'file';
+      readonly file: MemFile;
+      /** Page-aligned first byte in the file. */
+      readonly base: number;
+    };
+
+/** Finds the backing a physical address belongs to (the host's registry). */
+export type BackingLookup = (pa: number) => Backing | undefined;
+
+/** One iopt_pages. */
+export class IoptPages {
+  /** Areas and copy lists holding it. */
+  refs = 1;
+  /** Pages pinned right now (npinned). */
+  npinned = 0;
+  private readonly chunks = new Map<number, Chunk>();
+
+  constructor(
+    /** The memory behind it. */
+    readonly source: PagesSource,
+    /** Pages it spans. */
+    readonly npages: number,
+    /** Mapped with write permission (the source was pinned for writing). */
+    readonly writable: boolean,
+    /** Who is charged for its pins. */
+    readonly charge: ChargeTarget,
+    private readonly backingAt: BackingLookup,
+  ) {}
+
+  /** Whether page `index` is pinned. */
+  isPinned(index: number): boolean {
+    const c = this.chunks.get(Math.floor(index / CHUNK));
+    return c !== undefined && (c.users[index % CHUNK] as number) > 0;
+  }
+
+  /** Physical address of pinned page `index` (NaN when not pinned). */
+  paOf(index: number): number {
+    const c = this.chunks.get(Math.floor(index / CHUNK));
+    if (c === undefined || (c.users[index % CHUNK] as number) === 0) return Number.NaN;
+    return c.pa[index % CHUNK] as number;
+  }
+
+  /**
+   * Take one use of pages [first, last]: pages nobody used yet are looked up
+   * in the source, pinned and charged. Returns 0, -EFAULT (a page cannot be
+   * pinned) or -ENOMEM (over the memlock limit); on failure nothing changed.
+   */
+  use(first: number, last: number, limitPages: number): number {
+    // Which pages need pinning, as runs.
+    const missing: number[] = [];
+    let runStart = -1;
+    for (let i = first; i <= last; i++) {
+      const c = this.chunks.get(Math.floor(i / CHUNK));
+      const free = c === undefined || c.users[i % CHUNK] === 0;
+      if (free && runStart < 0) runStart = i;
+      else if (!free && runStart >= 0) {
+        missing.push(runStart, i - 1);
+        runStart = -1;
+      }
+    }
+    if (runStart >= 0) missing.push(runStart, last);
+
+    const resolved: { first: number; pa: number; pages: number }[] = [];
+    let newly = 0;
+    for (let k = 0; k < missing.length; k += 2) {
+      const a = missing[k] as number;
+      const b = missing[k + 1] as number;
+      const runs = this.resolve(a, b - a + 1);
+      if (runs === undefined) return -EFAULT;
+      let at = a;
+      for (const r of runs) {
+        resolved.push({ first: at, pa: r.pa, pages: r.pages });
+        at += r.pages;
+      }
+      newly += b - a + 1;
+    }
+    if (newly > 0) {
+      const rc = chargePinned(this.charge, newly, limitPages);
+      if (rc !== 0) return rc;
+    }
+    for (const r of resolved) {
+      for (let j = 0; j < r.pages; j++) {
+        const i = r.first + j;
+        (this.chunkFor(i).pa as Float64Array)[i % CHUNK] = r.pa + j * PAGE_SIZE;
+      }
+      const backing = this.backingAt(r.pa) as Backing;
+      backing.addPins((r.pa - backing.basePa) / PAGE_SIZE, r.pages, 1);
+    }
+    this.npinned += newly;
+    for (let i = first; i <= last; i++) {
+      const c = this.chunkFor(i);
+      c.users[i % CHUNK] = (c.users[i % CHUNK] as number) + 1;
+    }
+    return 0;
+  }
+
+  /** Drop one use of pages [first, last]; pages nobody uses any more are unpinned and uncharged. */
+  unuse(first: number, last: number): void {
+    let freed = 0;
+    let runPa = -1;
+    let runPages = 0;
+    const flush = (): void => {
+      if (runPages === 0) return;
+      const backing = this.backingAt(runPa) as Backing;
+      backing.addPins((runPa - backing.basePa) / PAGE_SIZE, runPages, -1);
+      runPages = 0;
+    };
+    for (let i = first; i <= last; i++) {
+      const c = this.chunks.get(Math.floor(i / CHUNK)) as Chunk;
+      const k = i % CHUNK;
+      const users = (c.users[k] as number) - 1;
+      c.users[k] = users;
+      if (users !== 0) continue;
+      const pa = c.pa[k] as number;
+      if (runPages > 0 && pa === runPa + runPages * PAGE_SIZE) runPages++;
+      else {
+        flush();
+        runPa = pa;
+        runPages = 1;
+      }
+      freed++;
+    }
+    flush();
+    if (freed > 0) {
+      this.npinned -= freed;
+      chargePinned(this.charge, -freed, Number.POSITIVE_INFINITY);
+    }
+  }
+
+  /**
+   * Calls `fn` for each run of physically contiguous pinned pages in
+   * [first, last] (all must be pinned): the first page index, its physical
+   * address and the number of pages. `maxPages` caps a run (1 when large
+   * pages are disabled).
+   */
+  forEachRun(
+    first: number,
+    last: number,
+    maxPages: number,
+    fn: (index: number, pa: number, pages: number) => number,
+  ): number {
+    let start = first;
+    let startPa = this.paOf(first);
+    let n = 1;
+    for (let i = first + 1; i <= last; i++) {
+      const pa = this.paOf(i);
+      if (pa === startPa + n * PAGE_SIZE && n < maxPages) {
+        n++;
+        continue;
+      }
+      const rc = fn(start, startPa, n);
+      if (rc !== 0) return rc;
+      start = i;
+      startPa = pa;
+      n = 1;
+    }
+    return fn(start, startPa, n);
+  }
+
+  /**
+   * The physical address of page `index` without pinning it: the pinned
+   * copy when there is one, else the source's current page (undefined when
+   * the source cannot supply it: the process is gone or the VA is unmapped).
+   */
+  peekPa(index: number): number | undefined {
+    const pa = this.paOf(index);
+    if (!Number.isNaN(pa)) return pa;
+    const runs = this.resolve(index, 1);
+    return runs?.[0]?.pa;
+  }
+
+  private resolve(first: number, pages: number): { pa: number; pages: number }[] | undefined {
+    const src = this.source;
+    if (src.kind === 'file') {
+      const backing = src.file.backing;
+      const page = src.base / PAGE_SIZE + first;
+      if (page + pages > backing.pages) return undefined;
+      return [{ pa: backing.basePa + page * PAGE_SIZE, pages }];
+    }
+    const va = src.base + BigInt(first) * BigInt(PAGE_SIZE);
+    if (va + BigInt(pages * PAGE_SIZE) > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    return src.space.resolve(Number(va), pages, this.writable);
+  }
+
+  private chunkFor(index: number): Chunk {
+    const key = Math.floor(index / CHUNK);
+    let c = this.chunks.get(key);
+    if (c === undefined) {
+      c = { users: new Int32Array(CHUNK), pa: new Float64Array(CHUNK) };
+      this.chunks.set(key, c);
+    }
+    return c;
+  }
+}

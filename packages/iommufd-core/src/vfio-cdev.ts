@@ -1,0 +1,96 @@
+/**
+ * The VFIO device cdev (/dev/vfio/devices/vfioN, drivers/vfio/device_cdev.c
+ * and iommufd.c of VFIO): BIND_IOMMUFD binds the device to an iommufd and
+ * returns its device id; ATTACH_IOMMUFD_PT attaches (or, when already
+ * attached, replaces, as VFIO does) and returns the HWPT id; DETACH returns it
+ * to blocked. Every other ioctl needs the bind first (EINVAL). Closing the fd
+ * unbinds. PASID attach comes with part 2 of the model.
+ */
+import {
+  copyIoctlArgIn,
+  copyIoctlArgOut,
+  EBADF,
+  EBADFD,
+  EFAULT,
+  EINVAL,
+  ENOTTY,
+  ioctlByRequest,
+  type UserMemory,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_BIND_IOMMUFD,
+  VFIO_DEVICE_DETACH_IOMMUFD_PT,
+} from '@iommufd-sim/uapi-types';
+import { bindDevice } from './device.js';
+import type { FileDescription } from './files.js';
+import { offsets } from './ioas.js';
+import type { Process } from './process.js';
+
+const BIND = offsets('vfio_device_bind_iommufd');
+const ATTACH = offsets('vfio_device_attach_iommufd_pt');
+
+type VfioFile = Extract<FileDescription, { kind: 'vfio' }>;
+
+/** ioctl on a VFIO device fd. */
+export function vfioDeviceIoctl(
+  f: VfioFile,
+  proc: Process,
+  request: number,
+  user: UserMemory | null,
+): number {
+  const info = ioctlByRequest(request);
+  const known =
+    request === VFIO_DEVICE_BIND_IOMMUFD ||
+    request === VFIO_DEVICE_ATTACH_IOMMUFD_PT ||
+    request === VFIO_DEVICE_DETACH_IOMMUFD_PT;
+  const name = info?.name ?? `ioctl 0x${request.toString(16)}`;
+  const fail = (errno: number, reason: string): number => {
+    proc.recordError(name, errno, reason);
+    return -errno;
+  };
+  if (request !== VFIO_DEVICE_BIND_IOMMUFD && f.bound === null) {
+    return fail(
+      EINVAL,
+      `${f.device.path} is not bound to an iommufd yet (VFIO_DEVICE_BIND_IOMMUFD)`,
+    );
+  }
+  if (!known || info === undefined) {
+    return fail(ENOTTY, `the model has no VFIO device ioctl 0x${request.toString(16)}`);
+  }
+  if (user === null) return fail(EFAULT, 'the argument pointer is NULL');
+  const copied = copyIoctlArgIn(info, user, { pasidSupported: false });
+  if (!copied.ok) return fail(copied.errno, copied.reason);
+  const view = new DataView(copied.bytes.buffer);
+  if (request === VFIO_DEVICE_BIND_IOMMUFD) {
+    if (f.bound !== null) return fail(EINVAL, `${f.device.path} is already bound`);
+    const flags = view.getUint32(BIND.flags as number, true);
+    if (flags !== 0) return fail(EINVAL, `unknown bind flags 0x${flags.toString(16)}`);
+    const fd = view.getInt32(BIND.iommufd as number, true);
+    const target = proc.fileOf(fd);
+    if (target === undefined) return fail(EBADF, `iommufd ${fd} is not an open fd`);
+    if (target.kind !== 'iommufd')
+      return fail(EBADFD, `fd ${fd} is a ${target.kind}, not /dev/iommu`);
+    const idev = bindDevice(target.ctx, f.device, true);
+    if ('errno' in idev) return fail(idev.errno, idev.reason);
+    view.setUint32(BIND.out_devid as number, idev.id, true);
+    const out = copyIoctlArgOut(info, copied.bytes, user, copied.userSize);
+    if (!out.ok) {
+      idev.unbind();
+      return fail(out.errno, out.reason);
+    }
+    f.bound = idev;
+    return 0;
+  }
+  const idev = f.bound;
+  if (idev === null) return fail(EINVAL, 'not bound');
+  if (request === VFIO_DEVICE_ATTACH_IOMMUFD_PT) {
+    const ptId = view.getUint32(ATTACH.pt_id as number, true);
+    const got = idev.hwpt === null ? idev.attach(ptId) : idev.replace(ptId);
+    if ('errno' in got) return fail(got.errno, got.reason);
+    view.setUint32(ATTACH.pt_id as number, got.id, true);
+    const out = copyIoctlArgOut(info, copied.bytes, user, copied.userSize);
+    if (!out.ok) return fail(out.errno, out.reason);
+    return 0;
+  }
+  idev.detach();
+  return 0;
+}
