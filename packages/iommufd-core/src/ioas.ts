@@ -210,11 +210,12 @@ function userPages(
   length: bigint,
   writable: boolean,
 ): IoptPages | Failure {
-  if (length > SIZE_MAX - PAGE || length === 0n) {
-    return { errno: EINVAL, reason: length === 0n ? 'length is 0' : 'length is too large' };
-  }
+  // iopt_alloc_user_pages checks the wrap before iopt_alloc_pages checks the length.
   if (uptr + length > ULONG_MAX) {
     return { errno: EOVERFLOW, reason: 'user_va + length wraps past 2^64' };
+  }
+  if (length > SIZE_MAX - PAGE || length === 0n) {
+    return { errno: EINVAL, reason: length === 0n ? 'length is 0' : 'length is too large' };
   }
   const startByte = uptr % PAGE;
   const npages = Number((length + startByte + PAGE - 1n) / PAGE);
@@ -303,11 +304,12 @@ export function ioasMapFile(ucmd: Ucmd): number {
     return ucmd.fail(EOPNOTSUPP, `fd ${fd} is a ${file.kind}, not a memfd`);
   }
   const start = ucmd.u64(MAP_FILE.start as number);
+  // iopt_alloc_file_pages checks the wrap before iopt_alloc_pages checks the length.
+  if (start + length - 1n > ULONG_MAX)
+    return ucmd.fail(EOVERFLOW, 'start + length wraps past 2^64');
   if (length > SIZE_MAX - PAGE || length === 0n) {
     return ucmd.fail(EINVAL, length === 0n ? 'length is 0' : 'length is too large');
   }
-  if (start + length - 1n > ULONG_MAX)
-    return ucmd.fail(EOVERFLOW, 'start + length wraps past 2^64');
   const startByte = start % PAGE;
   const base = start - startByte;
   const npages = Number((length + startByte + PAGE - 1n) / PAGE);
