@@ -682,7 +682,9 @@ export class IoPagetable {
           -rc,
           rc === -ENOMEM
             ? 'pinning these pages would exceed RLIMIT_MEMLOCK'
-            : 'the source pages cannot be pinned (unmapped, read-only, or their process has exited)',
+            : rc === -EINVAL
+              ? 'the memfd range runs past the end of the file'
+              : 'the source pages cannot be pinned (unmapped, read-only, or their process has exited)',
         );
       }
       area.filled = true;

@@ -10,7 +10,7 @@
  * Counters are per page in 512-page chunks of typed arrays, created only for
  * pages that are used, so a lazily mapped 2^40-byte range costs nothing.
  */
-import { EFAULT } from '@iommufd-sim/uapi-types';
+import { EFAULT, EINVAL } from '@iommufd-sim/uapi-types';
 import { type ChargeTarget, chargePinned } from './accounting.js';
 import { type AddressSpace, type Backing, type MemFile, PAGE_SIZE } from './address-space.js';
 
@@ -79,7 +79,8 @@ export class IoptPages {
   /**
    * Take one use of pages [first, last]: pages nobody used yet are looked up
    * in the source, pinned and charged. Returns 0, -EFAULT (a page cannot be
-   * pinned) or -ENOMEM (over the memlock limit); on failure nothing changed.
+   * pinned), -EINVAL (a memfd page past the end of the file) or -ENOMEM
+   * (over the memlock limit); on failure nothing changed.
    */
   use(first: number, last: number, limitPages: number): number {
     // Which pages need pinning, as runs.
@@ -101,6 +102,7 @@ export class IoptPages {
     for (let k = 0; k < missing.length; k += 2) {
       const a = missing[k] as number;
       const b = missing[k + 1] as number;
+      if (this.pastEndOfFile(b)) return -EINVAL;
       const runs = this.resolve(a, b - a + 1);
       if (runs === undefined) return -EFAULT;
       let at = a;
@@ -203,6 +205,12 @@ export class IoptPages {
     if (!Number.isNaN(pa)) return pa;
     const runs = this.resolve(index, 1);
     return runs?.[0]?.pa;
+  }
+
+  /** A memfd page at or past the file's size cannot be pinned (shmem answers EINVAL). */
+  private pastEndOfFile(index: number): boolean {
+    const src = this.source;
+    return src.kind === 'file' && src.base + index * PAGE_SIZE >= src.file.size;
   }
 
   private resolve(first: number, pages: number): { pa: number; pages: number }[] | undefined {
