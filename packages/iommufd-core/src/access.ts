@@ -17,7 +17,7 @@ import { IommufdObject } from './objects.js';
 const PAGE = BigInt(PAGE_SIZE);
 
 /** One pinned piece of an area. */
-interface PinnedPiece {
+export interface PinnedPiece {
   readonly area: Area;
   readonly first: number;
   readonly last: number;
@@ -78,8 +78,17 @@ export class AccessObject extends IommufdObject implements IoptAccess {
     this.ioas = null;
   }
 
-  /** iommufd_access_pin_pages: pin [iova, iova + length); returns the item. */
-  pin(iova: bigint, length: bigint, write: boolean): AccessItem | Failure {
+  /**
+   * iommufd_access_pin_pages: pin [iova, iova + length); returns the item.
+   * `verify` may refuse the pinned pieces (the selftest compares them with
+   * uptr) before an item id is taken, as selftest.c numbers only kept items.
+   */
+  pin(
+    iova: bigint,
+    length: bigint,
+    write: boolean,
+    verify?: (pieces: readonly PinnedPiece[]) => Failure | undefined,
+  ): AccessItem | Failure {
     if (length === 0n) return { errno: EINVAL, reason: 'length is 0' };
     const last = iova + length - 1n;
     if (last > ULONG_MAX) return { errno: EOVERFLOW, reason: 'iova + length wraps past 2^64' };
@@ -122,6 +131,7 @@ export class AccessObject extends IommufdObject implements IoptAccess {
     if (bad === undefined && !covered) {
       bad = { errno: ENOENT, reason: 'the range is not covered by mapped areas without a hole' };
     }
+    if (bad === undefined && verify !== undefined) bad = verify(pieces);
     if (bad !== undefined) {
       for (const p of pieces) this.unpinPiece(p);
       return bad;

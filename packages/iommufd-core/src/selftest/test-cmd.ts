@@ -34,13 +34,13 @@ import {
   MOCK_FLAGS_ACCESS_SYZ,
   MOCK_FLAGS_ACCESS_WRITE,
 } from '@iommufd-sim/uapi-types';
-import { AccessObject } from '../access.js';
+import { AccessObject, type PinnedPiece } from '../access.js';
 import { PAGE_SIZE } from '../address-space.js';
 import { bindDevice, type DeviceObject } from '../device.js';
 import type { Ucmd } from '../dispatch.js';
 import type { HostDevice } from '../host.js';
 import type { HwptPagingObject } from '../hw-pagetable.js';
-import { ULONG_MAX } from '../io-pagetable.js';
+import { type Failure, ULONG_MAX } from '../io-pagetable.js';
 import { getIoas, offsets } from '../ioas.js';
 import { IommufdObject } from '../objects.js';
 
@@ -283,6 +283,9 @@ function destroyAccessPages(ucmd: Ucmd): number {
 }
 
 function accessPages(ucmd: Ucmd): number {
+  // selftest.c checks the size guard before the flags and the fd.
+  const length = ucmd.u64(at('access_pages.length'));
+  if (length > ACCESS_MAX) return ucmd.fail(ENOMEM, 'length is over 16 MiB');
   const flags = ucmd.u32(at('access_pages.flags'));
   if ((flags & ~(MOCK_FLAGS_ACCESS_WRITE | MOCK_FLAGS_ACCESS_SYZ)) !== 0) {
     return ucmd.fail(EOPNOTSUPP, `unknown flags 0x${flags.toString(16)}`);
@@ -293,15 +296,11 @@ function accessPages(ucmd: Ucmd): number {
     return ucmd.fail(EOPNOTSUPP, 'the access was created without NEEDS_PIN_PAGES');
   }
   const iova = ucmd.u64(at('access_pages.iova'));
-  const length = ucmd.u64(at('access_pages.length'));
   const uptr = ucmd.u64(at('access_pages.uptr'));
-  if (length > ACCESS_MAX) return ucmd.fail(ENOMEM, 'length is over 16 MiB');
-  const item = access.pin(iova, length, (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0);
-  if ('errno' in item) return ucmd.fail(item.errno, item.reason);
-  if (uptr !== 0n) {
-    // The pinned pages must be the user's pages at uptr.
+  // The pinned pages must be the user's pages at uptr (skipped when uptr is 0).
+  const matchesUptr = (pieces: readonly PinnedPiece[]): Failure | undefined => {
     let index = 0;
-    for (const piece of item.pieces) {
+    for (const piece of pieces) {
       const pages = piece.area.pages;
       for (let i = piece.first; i <= piece.last; i++, index++) {
         const va = Number(uptr) + index * PAGE_SIZE;
@@ -311,17 +310,21 @@ function accessPages(ucmd: Ucmd): number {
             ? -1
             : vma.backing.basePa + vma.backingPage * PAGE_SIZE + (va - vma.start);
         if (pages === null || pages.paOf(i) !== cpuPa) {
-          access.unpinItem(item.id);
-          return ucmd.fail(
-            vma === undefined ? EFAULT : EBADE,
-            vma === undefined
-              ? `uptr page ${index} is not mapped`
-              : `pinned page ${index} is not the user's page at uptr`,
-          );
+          return vma === undefined
+            ? { errno: EFAULT, reason: `uptr page ${index} is not mapped` }
+            : { errno: EBADE, reason: `pinned page ${index} is not the user's page at uptr` };
         }
       }
     }
-  }
+    return undefined;
+  };
+  const item = access.pin(
+    iova,
+    length,
+    (flags & MOCK_FLAGS_ACCESS_WRITE) !== 0,
+    uptr === 0n ? undefined : matchesUptr,
+  );
+  if ('errno' in item) return ucmd.fail(item.errno, item.reason);
   ucmd.setU32(at('access_pages.out_access_pages_id'), item.id);
   const rc = ucmd.respond();
   if (rc !== 0) access.unpinItem(item.id);
@@ -329,6 +332,9 @@ function accessPages(ucmd: Ucmd): number {
 }
 
 function accessRw(ucmd: Ucmd): number {
+  // selftest.c checks the size guard before the flags and the fd.
+  const length = ucmd.u64(at('access_rw.length'));
+  if (length > ACCESS_MAX) return ucmd.fail(ENOMEM, 'length is over 16 MiB');
   const flags = ucmd.u32(at('access_rw.flags'));
   if ((flags & ~(MOCK_ACCESS_RW_WRITE | MOCK_ACCESS_RW_SLOW_PATH | MOCK_FLAGS_ACCESS_SYZ)) !== 0) {
     return ucmd.fail(EOPNOTSUPP, `unknown flags 0x${flags.toString(16)}`);
@@ -336,9 +342,7 @@ function accessRw(ucmd: Ucmd): number {
   const access = accessOf(ucmd);
   if (typeof access === 'number') return access;
   const iova = ucmd.u64(at('access_rw.iova'));
-  const length = ucmd.u64(at('access_rw.length'));
   const uptr = ucmd.u64(at('access_rw.uptr'));
-  if (length > ACCESS_MAX) return ucmd.fail(ENOMEM, 'length is over 16 MiB');
   const buffer = new Uint8Array(Number(length));
   const write = (flags & MOCK_ACCESS_RW_WRITE) !== 0;
   if (write && !ucmd.proc.copyFromUser(uptr, buffer)) {
