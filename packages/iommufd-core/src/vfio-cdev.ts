@@ -69,6 +69,10 @@ export function vfioDeviceIoctl(
     if (target === undefined) return fail(EBADF, `iommufd ${fd} is not an open fd`);
     if (target.kind !== 'iommufd')
       return fail(EBADFD, `fd ${fd} is a ${target.kind}, not /dev/iommu`);
+    // vfio_df_open: the cdev path opens a device once, so another fd cannot bind it too.
+    if (f.device.boundTo !== null) {
+      return fail(EINVAL, `${f.device.path} is already bound through another fd`);
+    }
     const idev = bindDevice(target.ctx, f.device, true);
     if ('errno' in idev) return fail(idev.errno, idev.reason);
     view.setUint32(BIND.out_devid as number, idev.id, true);
