@@ -211,7 +211,13 @@ export class IoPagetable {
     }
     const lo = PAGE;
     const hi = ULONG_MAX - PAGE;
-    const spans = this.allowed.length === 0 ? [{ start: lo, last: hi }] : this.allowed;
+    // Adjacent allowed ranges form one span, as interval_tree_span_iter merges them.
+    const spans: { start: bigint; last: bigint }[] = [];
+    for (const r of this.allowed.length === 0 ? [{ start: lo, last: hi }] : this.allowed) {
+      const top = spans[spans.length - 1];
+      if (top !== undefined && r.start === top.last + 1n) top.last = r.last;
+      else spans.push({ start: r.start, last: r.last });
+    }
     for (const span of spans) {
       const start = span.start > lo ? span.start : lo;
       const last = span.last < hi ? span.last : hi;
