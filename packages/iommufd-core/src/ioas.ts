@@ -96,7 +96,7 @@ function iommuProt(flags: number): number {
 
 /** Who pays for pages mapped by `proc` in `ctx` (iopt_alloc_pages + the MM upgrade of iopt_map_common). */
 export function chargeTargetFor(ctx: IommufdContext, proc: Process): ChargeTarget {
-  let mode: ChargeTarget['mode'] = proc.privileged ? 'none' : 'user';
+  let mode: ChargeTarget['mode'] = proc.ipcLock ? 'none' : 'user';
   if (ctx.accountMode === 'mm' && mode === 'user') mode = 'mm';
   return { mode, user: ctx.host.user(proc.uid), mm: proc.mm };
 }

@@ -29,8 +29,14 @@ import { vfioDeviceIoctl } from './vfio-cdev.js';
 export interface ProcessOptions {
   /** RLIMIT_MEMLOCK in bytes. Default 8 MiB (the Linux default). */
   readonly memlockLimitBytes?: bigint | number;
-  /** Root with every capability (CAP_IPC_LOCK, CAP_SYS_RESOURCE). Default true, as the kernel selftests run. */
+  /** Root: CAP_SYS_RESOURCE, and CAP_IPC_LOCK unless `ipcLock` is false. Default true, as the kernel selftests run. */
   readonly privileged?: boolean;
+  /**
+   * CAP_IPC_LOCK (pins are not charged against RLIMIT_MEMLOCK). Default: as
+   * `privileged`. `privileged: true, ipcLock: false` is root after the
+   * selftests' drop_cap_ipc_lock: it may still set RLIMIT_MODE.
+   */
+  readonly ipcLock?: boolean;
   /** The user id whose locked_vm counts its pins. Default 0 when privileged, 1000 otherwise. */
   readonly uid?: number;
 }
@@ -87,6 +93,8 @@ export class Process {
   readonly mm: MmAccount;
   /** Root with every capability. */
   readonly privileged: boolean;
+  /** CAP_IPC_LOCK. */
+  readonly ipcLock: boolean;
   /** Its user id. */
   readonly uid: number;
   /** RLIMIT_MEMLOCK in bytes. */
@@ -106,10 +114,11 @@ export class Process {
     options: ProcessOptions = {},
   ) {
     this.privileged = options.privileged ?? true;
+    this.ipcLock = options.ipcLock ?? this.privileged;
     this.uid = options.uid ?? (this.privileged ? 0 : 1000);
     const limit = toBig(options.memlockLimitBytes) ?? 8n << 20n;
     this.memlockLimitBytes = limit < 0n ? 0n : limit;
-    this.mm = new MmAccount(this.limitPages, this.privileged);
+    this.mm = new MmAccount(this.limitPages, this.ipcLock);
   }
 
   /** RLIMIT_MEMLOCK in pages. */
@@ -389,6 +398,7 @@ export class Process {
       const child = new Process(this.host, pid, {
         memlockLimitBytes: this.memlockLimitBytes,
         privileged: this.privileged,
+        ipcLock: this.ipcLock,
         uid: this.uid,
       });
       for (const vma of this.space.mappings) child.space.insert({ ...vma });
@@ -416,7 +426,7 @@ export class Process {
       pinnedBytes: BigInt(this.mm.pinnedPages) * PAGE,
       userLockedBytes: BigInt(this.host.user(this.uid).lockedPages) * PAGE,
       memlockLimitBytes: this.memlockLimitBytes,
-      ipcLock: this.privileged,
+      ipcLock: this.ipcLock,
     };
   }
 
