@@ -47,10 +47,11 @@ const OPTION = offsets('iommu_option');
 
 /** IOMMU_OPTION */
 export function optionIoctl(ucmd: Ucmd): number {
-  if (ucmd.u32(OPTION.__reserved as number) !== 0)
+  // op and __reserved are u16s (struct iommu_option), next to the u32 object_id.
+  if (ucmd.view.getUint16(OPTION.__reserved as number, true) !== 0)
     return ucmd.fail(EOPNOTSUPP, '__reserved must be 0');
   const optionId = ucmd.u32(OPTION.option_id as number);
-  const op = ucmd.u32(OPTION.op as number);
+  const op = ucmd.view.getUint16(OPTION.op as number, true);
   const objectId = ucmd.u32(OPTION.object_id as number);
   const val = ucmd.u64(OPTION.val64 as number);
   let rc: number;
