@@ -104,6 +104,8 @@ export function registerVfioCompat(handler: VfioCompatHandler): void {
 
 const CMD_FIRST = IOMMUFD_CMD_BASE;
 const CMD_LAST = IOMMUFD_CMD_BASE + 32; // IOMMU_TEST_CMD is the last slot
+// Without CONFIG_IOMMUFD_TEST the table ends at IOMMU_HW_QUEUE_ALLOC.
+const CMD_LAST_NO_SELFTEST = IOMMUFD_CMD_BASE + 0x14;
 
 /** iommufd_fops_ioctl. `user` is null for a NULL argument pointer. */
 export function dispatchIommufd(
@@ -113,27 +115,35 @@ export function dispatchIommufd(
   user: UserMemory | null,
 ): number {
   const nr = _IOC_NR(request);
-  if (nr < CMD_FIRST || nr > CMD_LAST) return vfioCompat(ctx, proc, request, user);
   const info = ioctlByRequest(request);
-  const handler = info === undefined ? undefined : IOCTL_HANDLERS.get(request);
-  if (
-    info === undefined ||
-    handler === undefined ||
-    info.copyRule !== 'iommufd' ||
-    (info.selftest && !ctx.host.selftest)
-  ) {
+  if (nr < CMD_FIRST || nr > (ctx.host.selftest ? CMD_LAST : CMD_LAST_NO_SELFTEST)) {
+    if (info?.selftest !== true) return vfioCompat(ctx, proc, request, user);
     proc.recordError(
-      `ioctl 0x${request.toString(16)}`,
+      info.name,
       ENOTTY,
-      info?.selftest === true
-        ? 'IOMMU_TEST_CMD exists only on a selftest host (createHost({ selftest: true }))'
-        : `no iommufd ioctl has the number 0x${request.toString(16)}`,
+      'IOMMU_TEST_CMD exists only on a selftest host (createHost({ selftest: true }))',
     );
     return -ENOTTY;
   }
-  if (user === null) {
-    proc.recordError(info.name, EFAULT, 'the argument pointer is NULL');
+  // main.c reads the size (get_user) before it checks the slot: an unreadable argument is EFAULT even for an unused slot.
+  if (user === null || !user.read(0, 4, new Uint8Array(4), 0)) {
+    proc.recordError(
+      info?.name ?? `ioctl 0x${request.toString(16)}`,
+      EFAULT,
+      user === null
+        ? 'the argument pointer is NULL'
+        : 'the size field of the argument cannot be read',
+    );
     return -EFAULT;
+  }
+  const handler = info === undefined ? undefined : IOCTL_HANDLERS.get(request);
+  if (info === undefined || handler === undefined || info.copyRule !== 'iommufd') {
+    proc.recordError(
+      `ioctl 0x${request.toString(16)}`,
+      ENOTTY,
+      `no iommufd ioctl has the number 0x${request.toString(16)}`,
+    );
+    return -ENOTTY;
   }
   const copied = copyIoctlArgIn(info, user);
   if (!copied.ok) {
