@@ -19,7 +19,7 @@ import {
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
 } from '@iommufd-sim/uapi-types';
 import { expect } from 'vitest';
-import type { Host, Process } from '../src/index.js';
+import type { Process } from '../src/index.js';
 import { PAGE } from './helpers.js';
 
 type TestCmdFields = Parameters<typeof structs.iommu_test_cmd.encode>[0];
@@ -187,11 +187,6 @@ export function filledBuffer(proc: Process, length: number, seed: number): bigin
   if (va < 0n) throw new Error(`mmap failed ${va}`);
   if (proc.writeMemory(va, pattern(length, seed)) !== 0) throw new Error('writeMemory failed');
   return va;
-}
-
-/** Every page pinned and no model exception: what each test ends with. */
-export function expectClean(host: Host): { pinned: number; internalErrors: number } {
-  return { pinned: host.pinnedPages(), internalErrors: host.internalErrors };
 }
 
 /**
