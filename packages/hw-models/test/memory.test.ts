@@ -152,3 +152,20 @@ describe('memory and the allocator stay one', () => {
     expect(words[0]).toBe(7);
   });
 });
+
+describe('PhysicalMemory.fill over a range wider than the touched memory', () => {
+  it('zeroes exactly the touched bytes inside the range and keeps the rest', () => {
+    const m = new PhysicalMemory();
+    const base = 2 ** 40;
+    m.write(base + 100, new Uint8Array([1, 2, 3])); // inside, partial frame
+    m.write(base + 5 * 4096, new Uint8Array(4096).fill(7)); // inside, whole frame
+    m.write(base - 2, new Uint8Array([9, 9, 9, 9])); // straddles the start
+    m.write(base + 2 ** 36, new Uint8Array([5])); // just past the end
+    m.fill(base, 2 ** 36, 0);
+    expect([...m.read(base + 100, 3)]).toEqual([0, 0, 0]);
+    expect(m.read(base + 5 * 4096, 4096).every((b) => b === 0)).toBe(true);
+    expect([...m.read(base - 2, 4)]).toEqual([9, 9, 0, 0]);
+    expect([...m.read(base + 2 ** 36, 1)]).toEqual([5]);
+    expect(m.framesTouched).toBe(2);
+  });
+});

@@ -152,6 +152,12 @@ export class PhysicalMemory implements TableMemory {
   fill(pa: number | bigint, length: number, value = 0): void {
     const start = toAddress(pa);
     this.checkRange(start, length);
+    if (value === 0 && length / FRAME_SIZE > this.frames.size + 2) {
+      // Zeroing a range wider than all touched memory (freeing a large
+      // mapping): visit the touched frames, not every frame of the range.
+      this.zeroSparse(start, length);
+      return;
+    }
     let done = 0;
     while (done < length) {
       const addr = start + done;
@@ -164,6 +170,20 @@ export class PhysicalMemory implements TableMemory {
         new Uint8Array(frame.buffer, frame.byteOffset + offset, n).fill(value);
       }
       done += n;
+    }
+  }
+
+  private zeroSparse(start: number, length: number): void {
+    const end = start + length;
+    for (const pfn of [...this.frames.keys()]) {
+      const lo = Math.max(start, pfn * FRAME_SIZE);
+      const hi = Math.min(end, (pfn + 1) * FRAME_SIZE);
+      if (lo >= hi) continue;
+      if (hi - lo === FRAME_SIZE && !this.adopted.has(pfn)) this.frames.delete(pfn);
+      else {
+        const frame = this.writeFrame(pfn);
+        new Uint8Array(frame.buffer, frame.byteOffset + (lo - pfn * FRAME_SIZE), hi - lo).fill(0);
+      }
     }
   }
 
