@@ -302,7 +302,11 @@ describe('2.10 IOMMU_OPTION', () => {
 /** A root process without CAP_IPC_LOCK (the change_process fixture's drop_cap_ipc_lock). */
 function changeProcessSetup(mode: 'default' | 'user' | 'mm', memlockLimitBytes?: bigint) {
   const host = createHost({ selftest: true });
-  const proc = host.createProcess({ privileged: true, ipcLock: false, memlockLimitBytes });
+  const proc = host.createProcess({
+    privileged: true,
+    ipcLock: false,
+    ...(memlockLimitBytes === undefined ? {} : { memlockLimitBytes }),
+  });
   const fd = proc.open('/dev/iommu');
   if (mode === 'user' || mode === 'mm') {
     expect(option(proc, fd, RLIMIT, SET, 0, mode === 'mm' ? 1n : 0n).rc).toBe(0);
