@@ -750,6 +750,29 @@ describe('2.6 IOMMU_IOAS_MAP: locked-memory limit and output', () => {
     expect(b.status()).toMatchObject({ lockedBytes: 0n, pinnedBytes: 0n });
   });
 
+  it('64: MM mode set by root without CAP_IPC_LOCK (drop_cap_ipc_lock): its own pins over the limit → ENOMEM, rolled back', () => {
+    const { host, proc: first, fd: firstFd } = env(0);
+    closeAndCheck(host, first, firstFd);
+    const proc = host.createProcess({ ipcLock: false, memlockLimitBytes: LIMIT });
+    const fd = proc.open('/dev/iommu');
+    expect(option(proc, fd, IOMMU_OPTION_RLIMIT_MODE, IOMMU_OPTION_OP_SET, 0, 1n).rc).toBe(0);
+    const ioas = ioasAlloc(proc, fd);
+    expect(mockDomain(proc, fd, ioas).rc).toBe(0);
+    const buf = buffer(proc, 8n * PAGE);
+    expect(map(proc, fd, ioas, buf, 5n * PAGE).rc).toBe(-ENOMEM);
+    expect(areasOf(proc, fd, ioas)).toEqual([]);
+    expect(checkRefs(proc, fd, buf, 8n * PAGE, 0)).toBe(0);
+    expect(proc.status()).toMatchObject({ lockedBytes: 0n, pinnedBytes: 0n, userLockedBytes: 0n });
+    expect(map(proc, fd, ioas, buf, 4n * PAGE).rc).toBe(0);
+    expect(proc.status()).toMatchObject({
+      lockedBytes: LIMIT,
+      pinnedBytes: LIMIT,
+      userLockedBytes: 0n,
+    });
+    closeAndCheck(host, proc, fd);
+    expect(proc.status()).toMatchObject({ lockedBytes: 0n, pinnedBytes: 0n });
+  });
+
   it('65: the out iova is written only on success (Uint8Array and process-memory arguments)', () => {
     const { host, proc, fd, ioas } = env(1);
     const sentinel = 0x5a5a000n;
