@@ -171,6 +171,9 @@ export class Host {
     return backing;
   }
 
+  /** {@link Host.backingAt} as one shared function value: every pages object keeps it, so none carries a closure. */
+  readonly backingLookup = (pa: number): Backing | undefined => this.backingAt(pa);
+
   /** The backing a physical address belongs to. */
   backingAt(pa: number): Backing | undefined {
     let lo = 0;

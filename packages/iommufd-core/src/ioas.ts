@@ -224,7 +224,7 @@ function userPages(
     npages,
     writable,
     chargeTargetFor(ucmd.ctx, ucmd.proc),
-    (pa) => ucmd.ctx.host.backingAt(pa),
+    ucmd.ctx.host.backingLookup,
   );
 }
 
@@ -321,7 +321,7 @@ export function ioasMapFile(ucmd: Ucmd): number {
     npages,
     (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0,
     chargeTargetFor(ucmd.ctx, ucmd.proc),
-    (pa) => ucmd.ctx.host.backingAt(pa),
+    ucmd.ctx.host.backingLookup,
   );
   const got = mapOne(ioas, pages, startByte, length, flags, iova);
   if (typeof got !== 'bigint') return failWith(ucmd, got);
