@@ -87,13 +87,17 @@ export class IoptPages {
     // Which pages need pinning, as runs.
     const missing: number[] = [];
     let runStart = -1;
-    for (let i = first; i <= last; i++) {
-      const c = this.chunkMap?.get(Math.floor(i / CHUNK));
-      const free = c === undefined || c.users[i % CHUNK] === 0;
-      if (free && runStart < 0) runStart = i;
-      else if (!free && runStart >= 0) {
-        missing.push(runStart, i - 1);
-        runStart = -1;
+    // Chunk by chunk: one Map lookup per 512 pages, not per page.
+    for (let base = Math.floor(first / CHUNK) * CHUNK; base <= last; base += CHUNK) {
+      const users = this.chunkMap?.get(base / CHUNK)?.users;
+      const end = Math.min(last, base + CHUNK - 1);
+      for (let i = Math.max(first, base); i <= end; i++) {
+        const free = users === undefined || users[i - base] === 0;
+        if (free && runStart < 0) runStart = i;
+        else if (!free && runStart >= 0) {
+          missing.push(runStart, i - 1);
+          runStart = -1;
+        }
       }
     }
     if (runStart >= 0) missing.push(runStart, last);
@@ -118,17 +122,23 @@ export class IoptPages {
       if (rc !== 0) return rc;
     }
     for (const r of resolved) {
-      for (let j = 0; j < r.pages; j++) {
-        const i = r.first + j;
-        (this.chunkFor(i).pa as Float64Array)[i % CHUNK] = r.pa + j * PAGE_SIZE;
+      const end = r.first + r.pages - 1;
+      for (let base = Math.floor(r.first / CHUNK) * CHUNK; base <= end; base += CHUNK) {
+        const pa = this.chunkFor(base).pa;
+        const stop = Math.min(end, base + CHUNK - 1);
+        for (let i = Math.max(r.first, base); i <= stop; i++) {
+          pa[i - base] = r.pa + (i - r.first) * PAGE_SIZE;
+        }
       }
       const backing = this.backingAt(r.pa) as Backing;
       backing.addPins((r.pa - backing.basePa) / PAGE_SIZE, r.pages, 1);
     }
     this.npinned += newly;
-    for (let i = first; i <= last; i++) {
-      const c = this.chunkFor(i);
-      c.users[i % CHUNK] = (c.users[i % CHUNK] as number) + 1;
+    for (let base = Math.floor(first / CHUNK) * CHUNK; base <= last; base += CHUNK) {
+      const users = this.chunkFor(base).users;
+      const end = Math.min(last, base + CHUNK - 1);
+      for (let i = Math.max(first, base); i <= end; i++)
+        users[i - base] = (users[i - base] as number) + 1;
     }
     return 0;
   }
@@ -144,20 +154,23 @@ export class IoptPages {
       backing.addPins((runPa - backing.basePa) / PAGE_SIZE, runPages, -1);
       runPages = 0;
     };
-    for (let i = first; i <= last; i++) {
-      const c = this.chunkMap?.get(Math.floor(i / CHUNK)) as Chunk;
-      const k = i % CHUNK;
-      const users = (c.users[k] as number) - 1;
-      c.users[k] = users;
-      if (users !== 0) continue;
-      const pa = c.pa[k] as number;
-      if (runPages > 0 && pa === runPa + runPages * PAGE_SIZE) runPages++;
-      else {
-        flush();
-        runPa = pa;
-        runPages = 1;
+    for (let base = Math.floor(first / CHUNK) * CHUNK; base <= last; base += CHUNK) {
+      const c = this.chunkMap?.get(base / CHUNK) as Chunk;
+      const end = Math.min(last, base + CHUNK - 1);
+      for (let i = Math.max(first, base); i <= end; i++) {
+        const k = i - base;
+        const users = (c.users[k] as number) - 1;
+        c.users[k] = users;
+        if (users !== 0) continue;
+        const pa = c.pa[k] as number;
+        if (runPages > 0 && pa === runPa + runPages * PAGE_SIZE) runPages++;
+        else {
+          flush();
+          runPa = pa;
+          runPages = 1;
+        }
+        freed++;
       }
-      freed++;
     }
     flush();
     if (freed > 0) {
@@ -181,17 +194,23 @@ export class IoptPages {
     let start = first;
     let startPa = this.paOf(first);
     let n = 1;
-    for (let i = first + 1; i <= last; i++) {
-      const pa = this.paOf(i);
-      if (pa === startPa + n * PAGE_SIZE && n < maxPages) {
-        n++;
-        continue;
+    for (let base = Math.floor(first / CHUNK) * CHUNK; base <= last; base += CHUNK) {
+      const c = this.chunkMap?.get(base / CHUNK);
+      const end = Math.min(last, base + CHUNK - 1);
+      for (let i = Math.max(first + 1, base); i <= end; i++) {
+        const k = i - base;
+        const pa =
+          c === undefined || (c.users[k] as number) === 0 ? Number.NaN : (c.pa[k] as number);
+        if (pa === startPa + n * PAGE_SIZE && n < maxPages) {
+          n++;
+          continue;
+        }
+        const rc = fn(start, startPa, n);
+        if (rc !== 0) return rc;
+        start = i;
+        startPa = pa;
+        n = 1;
       }
-      const rc = fn(start, startPa, n);
-      if (rc !== 0) return rc;
-      start = i;
-      startPa = pa;
-      n = 1;
     }
     return fn(start, startPa, n);
   }
