@@ -24,8 +24,7 @@ import type { Process } from './process.js';
 
 /** One ioctl in progress: the kernel's copy of the argument and where it came from. */
 export class Ucmd {
-  /** A DataView over {@link bytes}. */
-  readonly view: DataView;
+  private dataView: DataView | null = null;
 
   constructor(
     /** The /dev/iommu context. */
@@ -39,8 +38,14 @@ export class Ucmd {
     /** The size the user claimed. */
     readonly userSize: number,
     private readonly user: UserMemory,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  ) {}
+
+  /** A DataView over {@link bytes}, made on first use (building one costs more than a whole small ioctl). */
+  get view(): DataView {
+    if (this.dataView === null) {
+      this.dataView = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    }
+    return this.dataView;
   }
 
   /** iommufd_ucmd_respond: copy min(user size, sizeof) bytes back; 0 or -EFAULT. */
@@ -56,24 +61,44 @@ export class Ucmd {
     return -errno;
   }
 
-  /** u32 at `offset` of the kernel's copy. */
+  /** u32 at `offset` of the kernel's copy (little-endian; RangeError past the end, as a DataView). */
   u32(offset: number): number {
-    return this.view.getUint32(offset, true);
+    const b = this.bytes;
+    if (!(offset >= 0 && offset + 4 <= b.length))
+      throw new RangeError(`u32 at ${offset} is out of bounds`);
+    return (
+      ((b[offset] as number) |
+        ((b[offset + 1] as number) << 8) |
+        ((b[offset + 2] as number) << 16) |
+        ((b[offset + 3] as number) << 24)) >>>
+      0
+    );
   }
 
   /** u64 at `offset` of the kernel's copy. */
   u64(offset: number): bigint {
-    return this.view.getBigUint64(offset, true);
+    const lo = this.u32(offset);
+    const hi = this.u32(offset + 4);
+    return hi === 0 ? BigInt(lo) : (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** Write a u32 result. */
   setU32(offset: number, value: number): void {
-    this.view.setUint32(offset, value >>> 0, true);
+    const b = this.bytes;
+    if (!(offset >= 0 && offset + 4 <= b.length))
+      throw new RangeError(`u32 at ${offset} is out of bounds`);
+    const v = value >>> 0;
+    b[offset] = v & 0xff;
+    b[offset + 1] = (v >>> 8) & 0xff;
+    b[offset + 2] = (v >>> 16) & 0xff;
+    b[offset + 3] = v >>> 24;
   }
 
   /** Write a u64 result. */
   setU64(offset: number, value: bigint): void {
-    this.view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+    const v = BigInt.asUintN(64, value);
+    this.setU32(offset, Number(v & 0xffffffffn));
+    this.setU32(offset + 4, Number(v >> 32n));
   }
 }
 
