@@ -223,6 +223,16 @@ describe('RangeTree basics', () => {
     checkStructure(tree);
   });
 
+  it('answers lookups outside the 64-bit space exactly: nothing is there', () => {
+    const tree = treeOf([0n, 9n], [MAX - 9n, MAX]);
+    expect(tree.find(-1n)).toBeUndefined();
+    expect(tree.find(MAX + 1n)).toBeUndefined();
+    expect(tree.firstIntersecting(-10n, -1n)).toBeUndefined();
+    expect(tree.firstIntersecting(-10n, 0n)?.start).toBe(0n);
+    expect(tree.firstIntersecting(MAX + 1n, MAX + 100n)).toBeUndefined();
+    expect(spans(tree.intersecting(MAX, MAX + 100n))).toEqual([{ start: MAX - 9n, last: MAX }]);
+  });
+
   it('holds [0, 2^64 - 1] as one node', () => {
     const tree = treeOf([0n, MAX]);
     const all = tree.first();
