@@ -336,12 +336,15 @@ class Run {
     const lastArea = areas[
       Math.min(areas.indexOf(first) + sel.span - 1, areas.length - 1)
     ] as (typeof areas)[number];
+    // Keep every field a u64: clamp the padded range to [0, 2^64 - 1] and the length to U64_MAX.
     let start = first.iova - BigInt(sel.lo);
-    let last = lastArea.last + BigInt(sel.hi);
     if (start < 0n) start = 0n;
-    if (last > MAX - 1n) last = MAX - 1n;
+    if (start > MAX) start = MAX;
+    let last = lastArea.last + BigInt(sel.hi);
+    if (last > MAX) last = MAX;
     if (last < start) last = start;
-    return { iova: start, length: last - start + 1n };
+    const length = last - start + 1n;
+    return { iova: start, length: length > MAX ? MAX : length };
   }
 
   uptr(sel: UptrSel): bigint {
@@ -521,6 +524,25 @@ const REGRESSIONS: Action[][] = [
       ],
     },
     { kind: 'map', ioas: 0, flags: W, uptr: { kind: 'buf', off: 0n }, length: 4096n, iova: null },
+  ],
+  // An area ending at 2^64 - 1, and a COPY source padded past it (the test once built an out-of-u64 field).
+  [
+    {
+      kind: 'map',
+      ioas: 1,
+      flags: R | W,
+      uptr: { kind: 'buf', off: 0n },
+      length: 2048n,
+      iova: { kind: 'edge', n: 3 },
+    },
+    {
+      kind: 'copy',
+      dst: 0,
+      src: 1,
+      range: { kind: 'area', i: 0, span: 1, lo: -2048, hi: 0 },
+      flags: R | W,
+      iova: null,
+    },
   ],
   // After an unmap the freed hole below the remaining areas is found again (a range-tree gap update).
   [
