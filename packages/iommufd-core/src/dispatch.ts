@@ -37,7 +37,7 @@ export class Ucmd {
     readonly bytes: Uint8Array,
     /** The size the user claimed. */
     readonly userSize: number,
-    private readonly user: UserMemory,
+    private readonly user: UserMemory | Uint8Array,
   ) {}
 
   /** A DataView over {@link bytes}, made on first use (building one costs more than a whole small ioctl). */
@@ -110,7 +110,7 @@ export type VfioCompatHandler = (
   ctx: IommufdContext,
   proc: Process,
   request: number,
-  user: UserMemory | null,
+  user: UserMemory | Uint8Array | null,
 ) => number;
 
 let vfioCompat: VfioCompatHandler = (_ctx, proc, request) => {
@@ -132,12 +132,18 @@ const CMD_LAST = IOMMUFD_CMD_BASE + 32; // IOMMU_TEST_CMD is the last slot
 // Without CONFIG_IOMMUFD_TEST the table ends at IOMMU_HW_QUEUE_ALLOC.
 const CMD_LAST_NO_SELFTEST = IOMMUFD_CMD_BASE + 0x14;
 
+const SIZE_SCRATCH = new Uint8Array(4);
+
+function sizeReadable(user: UserMemory | Uint8Array): boolean {
+  return user instanceof Uint8Array ? user.length >= 4 : user.read(0, 4, SIZE_SCRATCH, 0);
+}
+
 /** iommufd_fops_ioctl. `user` is null for a NULL argument pointer. */
 export function dispatchIommufd(
   ctx: IommufdContext,
   proc: Process,
   request: number,
-  user: UserMemory | null,
+  user: UserMemory | Uint8Array | null,
 ): number {
   const nr = _IOC_NR(request);
   const info = ioctlByRequest(request);
@@ -151,7 +157,7 @@ export function dispatchIommufd(
     return -ENOTTY;
   }
   // main.c reads the size (get_user) before it checks the slot: an unreadable argument is EFAULT even for an unused slot.
-  if (user === null || !user.read(0, 4, new Uint8Array(4), 0)) {
+  if (user === null || !sizeReadable(user)) {
     proc.recordError(
       info?.name ?? `ioctl 0x${request.toString(16)}`,
       EFAULT,

@@ -14,7 +14,6 @@ import {
   ENOTTY,
   errnoName,
   type UserMemory,
-  userMemoryOf,
 } from '@iommufd-sim/uapi-types';
 import { MmAccount } from './accounting.js';
 import { AddressSpace, MemFile, PAGE_SIZE, USER_LIMIT } from './address-space.js';
@@ -357,8 +356,8 @@ export class Process {
       if (typeof request !== 'number' || !Number.isInteger(request)) {
         return this.fail('ioctl', ENOTTY, 'the request is not a number');
       }
-      let user: UserMemory | null;
-      if (arg instanceof Uint8Array) user = userMemoryOf(arg);
+      let user: UserMemory | Uint8Array | null;
+      if (arg instanceof Uint8Array) user = arg;
       else if (typeof arg === 'bigint' && arg !== 0n) user = this.userMemoryAt(arg);
       else user = null;
       return this.enter(() => {

@@ -35,7 +35,7 @@ export function vfioDeviceIoctl(
   f: VfioFile,
   proc: Process,
   request: number,
-  user: UserMemory | null,
+  user: UserMemory | Uint8Array | null,
 ): number {
   const info = ioctlByRequest(request);
   const known =

@@ -113,10 +113,66 @@ export function copyStructFromUser(
   return undefined;
 }
 
+// One scratch word: reading a u32 is on every ioctl's path and must not allocate.
+const WORD = new Uint8Array(4);
+
 function readU32(memory: UserMemory, offset: number): number | undefined {
-  const b = new Uint8Array(4);
-  if (!memory.read(offset, 4, b, 0)) return undefined;
-  return new DataView(b.buffer).getUint32(0, true);
+  if (!memory.read(offset, 4, WORD, 0)) return undefined;
+  return (
+    ((WORD[0] as number) |
+      ((WORD[1] as number) << 8) |
+      ((WORD[2] as number) << 16) |
+      ((WORD[3] as number) << 24)) >>>
+    0
+  );
+}
+
+/**
+ * The iommufd rule on an argument that is a plain buffer: the same checks in
+ * the same order as {@link copyIommufd}, without the UserMemory indirection
+ * (the common case, so it is worth the few lines).
+ */
+function copyIommufdBytes(ioctl: IoctlInfo, buf: Uint8Array): CopyInResult {
+  if (buf.length < 4) {
+    return fail(EFAULT, `${ioctl.name}: the size field of the argument cannot be read`);
+  }
+  const size =
+    ((buf[0] as number) |
+      ((buf[1] as number) << 8) |
+      ((buf[2] as number) << 16) |
+      ((buf[3] as number) << 24)) >>>
+    0;
+  if (size < ioctl.minSize) {
+    return fail(
+      EINVAL,
+      `${ioctl.name}: size ${size} is below the minimum ${ioctl.minSize} (the end of ${ioctl.struct}.${ioctl.minSizeField})`,
+    );
+  }
+  const kernelSize = ioctl.size;
+  if (size > kernelSize) {
+    const end = Math.min(size, buf.length);
+    for (let i = kernelSize; i < end; i++) {
+      if (buf[i] !== 0) {
+        return fail(
+          E2BIG,
+          `${ioctl.name}: byte ${i} is non-zero, past the ${kernelSize} bytes this kernel understands (size ${size})`,
+        );
+      }
+    }
+    if (size > buf.length) {
+      return fail(
+        EFAULT,
+        `${ioctl.name}: bytes ${kernelSize}..${size - 1} of the argument cannot be read`,
+      );
+    }
+  }
+  const n = size < kernelSize ? size : kernelSize;
+  if (n > buf.length) {
+    return fail(EFAULT, `${ioctl.name}: the first ${n} bytes of the argument cannot be read`);
+  }
+  const bytes = new Uint8Array(kernelSize);
+  bytes.set(n === buf.length ? buf : buf.subarray(0, n));
+  return { ok: true, bytes, userSize: size };
 }
 
 function copyIommufd(ioctl: IoctlInfo, memory: UserMemory): CopyInResult {
@@ -202,6 +258,9 @@ export function copyIoctlArgIn(
   user: UserMemory | Uint8Array,
   options: CopyInOptions = {},
 ): CopyInResult {
+  if (user instanceof Uint8Array && ioctl.copyRule === 'iommufd') {
+    return copyIommufdBytes(ioctl, user);
+  }
   const memory = asUserMemory(user);
   switch (ioctl.copyRule) {
     case 'iommufd':
@@ -225,6 +284,14 @@ export function copyIoctlArgOut(
   user: UserMemory | Uint8Array,
   userSize: number,
 ): CopyOutResult {
+  if (user instanceof Uint8Array && ioctl.copyRule === 'iommufd') {
+    const n = Math.min(userSize, ioctl.size);
+    if (n > user.length) {
+      return fail(EFAULT, `${ioctl.name}: the result cannot be written back to the argument`);
+    }
+    user.set(kernel.subarray(0, n));
+    return OK_OUT;
+  }
   const memory = asUserMemory(user);
   let offset = 0;
   let length = 0;

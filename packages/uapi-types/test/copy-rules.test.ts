@@ -13,6 +13,7 @@ import {
   type IoctlInfo,
   ioctls,
   type UserMemory,
+  userMemoryOf,
   VFIO_DEVICE_ATTACH_PASID,
   VFIO_DEVICE_BIND_FLAG_TOKEN,
   VFIO_DEVICE_DETACH_PASID,
@@ -143,6 +144,10 @@ describe('the iommufd rule against a reference model', () => {
         const actual = copyIoctlArgIn(io, buffer);
         expect(errnoOf(actual)).toBe(expected.errno);
         if (actual.ok) expect(actual.bytes).toEqual(expected.bytes);
+        // The plain-buffer fast path and the UserMemory path answer the same.
+        const viaMemory = copyIoctlArgIn(io, userMemoryOf(buffer));
+        expect(errnoOf(viaMemory)).toBe(expected.errno);
+        if (viaMemory.ok) expect(viaMemory.bytes).toEqual(expected.bytes);
       }),
       { numRuns: 2000 },
     );
