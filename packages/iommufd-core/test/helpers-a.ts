@@ -7,14 +7,10 @@
 import {
   IOMMU_IOAS_CHANGE_PROCESS,
   IOMMU_IOAS_IOVA_RANGES,
-  IOMMU_IOAS_MAP_FILE,
-  IOMMU_TEST_CMD,
-  IOMMU_TEST_OP_CREATE_ACCESS,
   structs,
 } from '@iommufd-sim/uapi-types';
 import { expect } from 'vitest';
-import type { Host, Process } from '../src/index.js';
-import { FIXED, RW } from './helpers.js';
+import type { Process } from '../src/index.js';
 
 /** The mock domain's aperture and smallest page (selftest.c). */
 export const MOCK_START = 0x1000000n;
@@ -37,13 +33,6 @@ export function expectErrno(proc: Process, rc: number, errno: number, call?: str
   expect(last?.reason.length ?? 0).toBeGreaterThan(0);
 }
 
-/** Close the /dev/iommu fd and check that nothing stays pinned and no exception escaped. */
-export function closeClean(host: Host, proc: Process, fd: number): void {
-  expect(proc.close(fd)).toBe(0);
-  expect(host.pinnedPages()).toBe(0);
-  expect(host.internalErrors).toBe(0);
-}
-
 /** The object ids and types of the context behind `fd`. */
 export function objectIds(proc: Process, fd: number): { id: number; type: string }[] {
   return (proc.inspect(fd)?.objects ?? []).map((o) => ({ id: o.id, type: o.type }));
@@ -54,29 +43,6 @@ export function ioasReport(proc: Process, fd: number, ioasId: number) {
   return proc.inspect(fd)?.ioas.find((i) => i.id === ioasId);
 }
 
-/** IOMMU_IOAS_MAP_FILE of [start, start + length) of memfd `mfd`. */
-export function mapFile(
-  proc: Process,
-  fd: number,
-  ioasId: number,
-  mfd: number,
-  start: bigint,
-  length: bigint,
-  iova?: bigint,
-): { rc: number; iova: bigint } {
-  const b = structs.iommu_ioas_map_file.encode({
-    size: 40,
-    flags: iova === undefined ? RW : RW | FIXED,
-    ioas_id: ioasId,
-    fd: mfd,
-    start,
-    length,
-    iova: iova ?? 0n,
-  });
-  const rc = proc.ioctl(fd, IOMMU_IOAS_MAP_FILE, b);
-  return { rc, iova: structs.iommu_ioas_map_file.decode(b).iova };
-}
-
 /** IOMMU_IOAS_CHANGE_PROCESS. */
 export function changeProcess(proc: Process, fd: number, reserved = 0): number {
   return proc.ioctl(
@@ -84,23 +50,6 @@ export function changeProcess(proc: Process, fd: number, reserved = 0): number {
     IOMMU_IOAS_CHANGE_PROCESS,
     structs.iommu_ioas_change_process.encode({ size: 8, __reserved: reserved }),
   );
-}
-
-/** IOMMU_TEST_OP_CREATE_ACCESS on `ioasId`; returns rc and the access fd. */
-export function createAccess(
-  proc: Process,
-  fd: number,
-  ioasId: number,
-  flags = 0,
-): { rc: number; accessFd: number } {
-  const b = structs.iommu_test_cmd.encode({
-    size: 72,
-    op: IOMMU_TEST_OP_CREATE_ACCESS,
-    id: ioasId,
-    create_access: { flags },
-  });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  return { rc, accessFd: structs.iommu_test_cmd.decode(b).create_access.out_access_fd };
 }
 
 /**
@@ -134,3 +83,5 @@ export function rangeAt(proc: Process, va: bigint, i: number): { start: bigint; 
   if (bytes === null) throw new Error(`range ${i} at ${va} cannot be read`);
   return structs.iommu_iova_range.decode(bytes);
 }
+
+export { closeAndCheck as closeClean, createAccess, mapFile } from './helpers.js';

@@ -7,10 +7,6 @@ import {
   IOMMU_IOAS_COPY,
   IOMMU_IOAS_MAP,
   IOMMU_IOAS_MAP_FILE,
-  IOMMU_TEST_CMD,
-  IOMMU_TEST_OP_ACCESS_PAGES,
-  IOMMU_TEST_OP_CREATE_ACCESS,
-  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   type iommu_ioas_copy,
   type iommu_ioas_map,
   type iommu_ioas_map_file,
@@ -18,9 +14,8 @@ import {
   MOCK_APERTURE_START,
   structs,
 } from '@iommufd-sim/uapi-types';
-import { expect } from 'vitest';
 import type { Host, HostConfig, Process } from '../src/index.js';
-import { FIXED, ioasAlloc, mockDomain, RW, setup } from './helpers.js';
+import { ioasAlloc, mockDomain, setup } from './helpers.js';
 
 /** The mock domain's smallest IO page (MOCK_PAGE_SIZE = PAGE_SIZE / 2). */
 export const MOCK_PAGE = 2048n;
@@ -124,84 +119,6 @@ export function copyRaw(
   return { rc, out: structs.iommu_ioas_copy.decode(b) };
 }
 
-/** IOMMU_IOAS_MAP_FILE of [start, start + length) of memfd `mfd`; FIXED when `iova` is given. */
-export function mapFile(
-  proc: Process,
-  fd: number,
-  ioasId: number,
-  mfd: number,
-  start: bigint,
-  length: bigint,
-  iova?: bigint,
-  flags = RW,
-): { rc: number; iova: bigint } {
-  const { rc, out } = mapFileRaw(proc, fd, {
-    flags: iova === undefined ? flags : flags | FIXED,
-    ioas_id: ioasId,
-    fd: mfd,
-    start,
-    length,
-    iova: iova ?? 0n,
-  });
-  return { rc, iova: out.iova };
-}
-
-/** IOMMU_TEST_OP_CREATE_ACCESS on `ioasId`; returns rc and the access fd. */
-export function createAccess(
-  proc: Process,
-  fd: number,
-  ioasId: number,
-  flags: number,
-): { rc: number; accessFd: number } {
-  const b = structs.iommu_test_cmd.encode({
-    size: 72,
-    op: IOMMU_TEST_OP_CREATE_ACCESS,
-    id: ioasId,
-    create_access: { flags },
-  });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  return { rc, accessFd: structs.iommu_test_cmd.decode(b).create_access.out_access_fd };
-}
-
-/** IOMMU_TEST_OP_ACCESS_PAGES: pin [iova, +length) through the access; returns rc and the item id. */
-export function accessPages(
-  proc: Process,
-  fd: number,
-  accessFd: number,
-  iova: bigint,
-  length: bigint,
-  uptr: bigint,
-  flags = 0,
-): { rc: number; item: number } {
-  const b = structs.iommu_test_cmd.encode({
-    size: 72,
-    op: IOMMU_TEST_OP_ACCESS_PAGES,
-    id: accessFd,
-    access_pages: { flags, iova, length, uptr },
-  });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  return { rc, item: structs.iommu_test_cmd.decode(b).access_pages.out_access_pages_id };
-}
-
-/** IOMMU_TEST_OP_DESTROY_ACCESS_PAGES. */
-export function destroyAccessPages(
-  proc: Process,
-  fd: number,
-  accessFd: number,
-  item: number,
-): number {
-  return proc.ioctl(
-    fd,
-    IOMMU_TEST_CMD,
-    structs.iommu_test_cmd.encode({
-      size: 72,
-      op: IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-      id: accessFd,
-      destroy_access_pages: { access_pages_id: item },
-    }),
-  );
-}
-
 /** The areas of IOAS `ioasId` as [iova, last] pairs, lowest first. */
 export function areasOf(proc: Process, fd: number, ioasId: number): [bigint, bigint][] {
   const report = proc.inspect(fd);
@@ -223,12 +140,10 @@ export function passFd(from: Process, fd: number, to: Process): number {
   return to.install(file);
 }
 
-/**
- * Close `fd` and check what every test must leave behind: nothing pinned
- * anywhere on the host and no exception caught at the syscall boundary.
- */
-export function closeAndCheck(host: Host, proc: Process, fd: number): void {
-  expect(proc.close(fd)).toBe(0);
-  expect(host.pinnedPages()).toBe(0);
-  expect(host.internalErrors).toBe(0);
-}
+export {
+  accessPages,
+  closeAndCheck,
+  createAccess,
+  destroyAccessPages,
+  mapFile,
+} from './helpers.js';

@@ -4,12 +4,8 @@
  * friends) and the VFIO device ioctls, each sent as real struct bytes.
  */
 import {
-  IOMMU_TEST_CMD,
-  IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
   IOMMU_TEST_OP_ACCESS_RW,
-  IOMMU_TEST_OP_CREATE_ACCESS,
-  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_DEV_CHECK_CACHE,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
   MOCK_ACCESS_RW_WRITE,
@@ -20,67 +16,7 @@ import {
 } from '@iommufd-sim/uapi-types';
 import { expect } from 'vitest';
 import type { Process } from '../src/index.js';
-import { PAGE } from './helpers.js';
-
-type TestCmdFields = Parameters<typeof structs.iommu_test_cmd.encode>[0];
-
-/** IOMMU_TEST_CMD with `fields` (size 72 unless given); returns rc and the bytes after the call. */
-export function testCmd(
-  proc: Process,
-  fd: number,
-  fields: TestCmdFields,
-): { rc: number; out: ReturnType<typeof structs.iommu_test_cmd.decode> } {
-  const b = structs.iommu_test_cmd.encode({ size: 72, ...fields });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  return { rc, out: structs.iommu_test_cmd.decode(b) };
-}
-
-/** IOMMU_TEST_OP_CREATE_ACCESS on `ioasId`; returns rc and the access fd. */
-export function createAccess(
-  proc: Process,
-  fd: number,
-  ioasId: number,
-  flags: number,
-): { rc: number; accessFd: number } {
-  const { rc, out } = testCmd(proc, fd, {
-    op: IOMMU_TEST_OP_CREATE_ACCESS,
-    id: ioasId,
-    create_access: { flags },
-  });
-  return { rc, accessFd: out.create_access.out_access_fd };
-}
-
-/** IOMMU_TEST_OP_ACCESS_PAGES; returns rc and the item id. */
-export function accessPages(
-  proc: Process,
-  fd: number,
-  accessFd: number,
-  iova: bigint,
-  length: bigint,
-  uptr = 0n,
-  flags = 0,
-): { rc: number; item: number } {
-  const { rc, out } = testCmd(proc, fd, {
-    op: IOMMU_TEST_OP_ACCESS_PAGES,
-    id: accessFd,
-    access_pages: { flags, iova, length, uptr },
-  });
-  return { rc, item: out.access_pages.out_access_pages_id };
-}
-
-/** IOMMU_TEST_OP_DESTROY_ACCESS_PAGES. */
-export function destroyAccessPages(
-  proc: Process,
-  fd: number,
-  accessFd: number,
-  item: number,
-): number {
-  return testCmd(proc, fd, {
-    op: IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
-    id: accessFd,
-    destroy_access_pages: { access_pages_id: item },
-  }).rc;
-}
+import { PAGE, testCmd } from './helpers.js';
 
 /** IOMMU_TEST_OP_ACCESS_RW between the IOAS at `iova` and process memory at `uptr`. */
 export function accessRw(
@@ -277,3 +213,5 @@ export function checkAccessRw(
   expect(proc.munmap(whole, size)).toBe(0);
   expect(proc.munmap(tmp, PAGE)).toBe(0);
 }
+
+export { accessPages, createAccess, destroyAccessPages, testCmd } from './helpers.js';

@@ -9,13 +9,17 @@ import {
   IOMMU_IOAS_COPY,
   IOMMU_IOAS_IOVA_RANGES,
   IOMMU_IOAS_MAP,
+  IOMMU_IOAS_MAP_FILE,
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
   IOMMU_IOAS_UNMAP,
   IOMMU_OPTION,
   IOMMU_TEST_CMD,
+  IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_ADD_RESERVED,
+  IOMMU_TEST_OP_CREATE_ACCESS,
+  IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_MD_CHECK_MAP,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_MOCK_DOMAIN,
@@ -23,6 +27,7 @@ import {
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
   structs,
 } from '@iommufd-sim/uapi-types';
+import { expect } from 'vitest';
 import { createHost, type Host, type HostConfig, type Process } from '../src/index.js';
 
 export const PAGE = 4096n;
@@ -188,15 +193,13 @@ export function mockDomain(
   ptId: number,
   devFlags?: number,
 ): { rc: number; stdevId: number; hwptId: number; idevId: number } {
-  const b = structs.iommu_test_cmd.encode({
-    size: 72,
+  const { rc, out } = testCmd(proc, fd, {
     op: devFlags === undefined ? IOMMU_TEST_OP_MOCK_DOMAIN : IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
     id: ptId,
     mock_domain_flags: { dev_flags: devFlags ?? 0 },
   });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  const out = structs.iommu_test_cmd.decode(b).mock_domain;
-  return { rc, stdevId: out.out_stdev_id, hwptId: out.out_hwpt_id, idevId: out.out_idev_id };
+  const md = out.mock_domain;
+  return { rc, stdevId: md.out_stdev_id, hwptId: md.out_hwpt_id, idevId: md.out_idev_id };
 }
 
 /** IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE; returns rc and the HWPT now attached. */
@@ -206,14 +209,12 @@ export function mockReplace(
   stdevId: number,
   ptId: number,
 ): { rc: number; ptId: number } {
-  const b = structs.iommu_test_cmd.encode({
-    size: 72,
+  const { rc, out } = testCmd(proc, fd, {
     op: IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
     id: stdevId,
     mock_domain_replace: { pt_id: ptId },
   });
-  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
-  return { rc, ptId: structs.iommu_test_cmd.decode(b).mock_domain_replace.pt_id };
+  return { rc, ptId: out.mock_domain_replace.pt_id };
 }
 
 /** IOMMU_TEST_OP_ADD_RESERVED. */
@@ -224,16 +225,11 @@ export function addReserved(
   start: bigint,
   length: bigint,
 ): number {
-  return proc.ioctl(
-    fd,
-    IOMMU_TEST_CMD,
-    structs.iommu_test_cmd.encode({
-      size: 72,
-      op: IOMMU_TEST_OP_ADD_RESERVED,
-      id: ioasId,
-      add_reserved: { start, length },
-    }),
-  );
+  return testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_ADD_RESERVED,
+    id: ioasId,
+    add_reserved: { start, length },
+  }).rc;
 }
 
 /** IOMMU_TEST_OP_MD_CHECK_REFS: 0 when every page of [uptr, +length) is pinned `refs` times. */
@@ -244,15 +240,10 @@ export function checkRefs(
   length: bigint,
   refs: number,
 ): number {
-  return proc.ioctl(
-    fd,
-    IOMMU_TEST_CMD,
-    structs.iommu_test_cmd.encode({
-      size: 72,
-      op: IOMMU_TEST_OP_MD_CHECK_REFS,
-      check_refs: { length, uptr, refs },
-    }),
-  );
+  return testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_MD_CHECK_REFS,
+    check_refs: { length, uptr, refs },
+  }).rc;
 }
 
 /** IOMMU_TEST_OP_MD_CHECK_MAP: 0 when the mock HWPT maps [iova, +length) to the pages at uptr. */
@@ -264,14 +255,103 @@ export function checkMap(
   length: bigint,
   uptr: bigint,
 ): number {
-  return proc.ioctl(
-    fd,
-    IOMMU_TEST_CMD,
-    structs.iommu_test_cmd.encode({
-      size: 72,
-      op: IOMMU_TEST_OP_MD_CHECK_MAP,
-      id: hwptId,
-      check_map: { iova, length, uptr },
-    }),
-  );
+  return testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_MD_CHECK_MAP,
+    id: hwptId,
+    check_map: { iova, length, uptr },
+  }).rc;
+}
+
+type TestCmdFields = Parameters<typeof structs.iommu_test_cmd.encode>[0];
+
+/** IOMMU_TEST_CMD with `fields` (size 72 unless given); returns rc and the bytes after the call. */
+export function testCmd(
+  proc: Process,
+  fd: number,
+  fields: TestCmdFields,
+): { rc: number; out: ReturnType<typeof structs.iommu_test_cmd.decode> } {
+  const b = structs.iommu_test_cmd.encode({ size: 72, ...fields });
+  const rc = proc.ioctl(fd, IOMMU_TEST_CMD, b);
+  return { rc, out: structs.iommu_test_cmd.decode(b) };
+}
+
+/** IOMMU_TEST_OP_CREATE_ACCESS on `ioasId`; returns rc and the access fd. */
+export function createAccess(
+  proc: Process,
+  fd: number,
+  ioasId: number,
+  flags = 0,
+): { rc: number; accessFd: number } {
+  const { rc, out } = testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_CREATE_ACCESS,
+    id: ioasId,
+    create_access: { flags },
+  });
+  return { rc, accessFd: out.create_access.out_access_fd };
+}
+
+/** IOMMU_TEST_OP_ACCESS_PAGES; returns rc and the item id. */
+export function accessPages(
+  proc: Process,
+  fd: number,
+  accessFd: number,
+  iova: bigint,
+  length: bigint,
+  uptr = 0n,
+  flags = 0,
+): { rc: number; item: number } {
+  const { rc, out } = testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_ACCESS_PAGES,
+    id: accessFd,
+    access_pages: { flags, iova, length, uptr },
+  });
+  return { rc, item: out.access_pages.out_access_pages_id };
+}
+
+/** IOMMU_TEST_OP_DESTROY_ACCESS_PAGES. */
+export function destroyAccessPages(
+  proc: Process,
+  fd: number,
+  accessFd: number,
+  item: number,
+): number {
+  return testCmd(proc, fd, {
+    op: IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+    id: accessFd,
+    destroy_access_pages: { access_pages_id: item },
+  }).rc;
+}
+
+/** IOMMU_IOAS_MAP_FILE of [start, start + length) of memfd `mfd`; FIXED when `iova` is given. */
+export function mapFile(
+  proc: Process,
+  fd: number,
+  ioasId: number,
+  mfd: number,
+  start: bigint,
+  length: bigint,
+  iova?: bigint,
+  flags = RW,
+): { rc: number; iova: bigint } {
+  const b = structs.iommu_ioas_map_file.encode({
+    size: 40,
+    flags: iova === undefined ? flags : flags | FIXED,
+    ioas_id: ioasId,
+    fd: mfd,
+    start,
+    length,
+    iova: iova ?? 0n,
+  });
+  const rc = proc.ioctl(fd, IOMMU_IOAS_MAP_FILE, b);
+  return { rc, iova: structs.iommu_ioas_map_file.decode(b).iova };
+}
+
+/**
+ * Close `fd` and check what every test must leave behind: nothing pinned
+ * anywhere on the host and no exception caught at the syscall boundary.
+ */
+export function closeAndCheck(host: Host, proc: Process, fd: number): void {
+  expect(proc.close(fd)).toBe(0);
+  expect(host.pinnedPages()).toBe(0);
+  expect(host.internalErrors).toBe(0);
 }
