@@ -214,7 +214,8 @@ export function bindDevice(
     return { errno: EBUSY, reason: `${hostDevice.name} is already bound to an iommufd` };
   }
   const idev = new DeviceObject(ctx, hostDevice, holdsContext);
-  if (!ctx.objects.allocate(idev)) return { errno: 28, reason: 'no object id is free' };
+  const full = ctx.objects.allocate(idev);
+  if (full !== undefined) return full;
   ctx.objects.finalize(idev);
   hostDevice.boundTo = idev;
   if (holdsContext) ctx.hold();

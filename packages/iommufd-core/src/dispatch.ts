@@ -105,26 +105,19 @@ export class Ucmd {
 /** A handler: 0 (or a positive result) on success, -errno on failure. */
 export type Handler = (ucmd: Ucmd) => number;
 
-/** The VFIO container ioctls iommufd answers on its fd (vfio_compat.c; part 2 of the model). */
-export type VfioCompatHandler = (
-  ctx: IommufdContext,
+/** The VFIO container ioctls iommufd answers on its fd (vfio_compat.c); they come with part 2 of the model. */
+function vfioCompat(
+  _ctx: IommufdContext,
   proc: Process,
   request: number,
-  user: UserMemory | Uint8Array | null,
-) => number;
-
-let vfioCompat: VfioCompatHandler = (_ctx, proc, request) => {
+  _user: UserMemory | Uint8Array | null,
+): number {
   proc.recordError(
     `ioctl 0x${request.toString(16)}`,
     ENOTTY,
     'not an iommufd ioctl, and no VFIO container ioctl by this number',
   );
   return -ENOTTY;
-};
-
-/** Install the VFIO compatibility handler. */
-export function registerVfioCompat(handler: VfioCompatHandler): void {
-  vfioCompat = handler;
 }
 
 const CMD_FIRST = IOMMUFD_CMD_BASE;

@@ -77,9 +77,10 @@ export function allocHwptPaging(
   undoAttach?: (hwpt: HwptPagingObject) => void,
 ): HwptPagingObject | Failure {
   const hwpt = new HwptPagingObject(ctx, ioas, options.auto);
-  if (!ctx.objects.allocate(hwpt)) {
+  const full = ctx.objects.allocate(hwpt);
+  if (full !== undefined) {
     hwpt.destroy();
-    return { errno: 28, reason: 'no object id is free' };
+    return full;
   }
   const { iommu, device } = idev.hostDevice;
   const got = iommu.allocDomain({

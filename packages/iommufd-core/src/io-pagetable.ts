@@ -23,6 +23,7 @@ import {
   EPERM,
 } from '@iommufd-sim/uapi-types';
 import { HPAGE_SIZE, PAGE_SIZE } from './address-space.js';
+import type { Failure } from './objects.js';
 import type { IoptPages } from './pages.js';
 import { type RangeNode, RangeTree } from './range-tree.js';
 
@@ -81,11 +82,7 @@ export interface IoptAccess {
 
 type Entry = { readonly area: Area } | { readonly reserved: true };
 
-/** An errno with the reason a person reads. */
-export interface Failure {
-  readonly errno: number;
-  readonly reason: string;
-}
+export type { Failure };
 
 function failure(errno: number, reason: string): Failure {
   return { errno, reason };
@@ -298,7 +295,6 @@ export class IoPagetable {
     }
     for (const m of made) {
       m.area.pages = m.slice.pages;
-      m.slice.pages.refs++;
     }
     return at;
   }
@@ -387,7 +383,6 @@ export class IoPagetable {
       area.pages = null;
       this.unfillDomains(area, pages);
       this.tree.remove(node);
-      releasePages(pages);
       bytes += area.last - area.iova + 1n;
       from = area.iova;
     }
@@ -409,8 +404,7 @@ export class IoPagetable {
 
   /**
    * iopt_get_pages: the slices behind [iova, iova + length), which must be
-   * covered by areas with no hole (ENOENT otherwise). Each slice holds a
-   * reference on its pages until {@link putSlices}.
+   * covered by areas with no hole (ENOENT otherwise).
    */
   getSlices(iova: bigint, length: bigint): PagesSlice[] | Failure {
     if (length === 0n) return failure(EINVAL, 'length is 0');
@@ -419,12 +413,10 @@ export class IoPagetable {
     const slices: PagesSlice[] = [];
     const ok = this.forEachContig(iova, last, (area, cur, end) => {
       const pages = area.pages as IoptPages;
-      pages.refs++;
       slices.push({ pages, startByte: area.startByte + (cur - area.iova), length: end - cur + 1n });
       return true;
     });
     if (!ok) {
-      putSlices(slices);
       return failure(
         ENOENT,
         `[${hex(iova)}, ${hex(last)}] is not covered by mapped areas without a hole`,
@@ -757,14 +749,4 @@ function alignUp(start: bigint, alignment: bigint, subOffset: bigint): bigint | 
   const up = start + alignment - 1n;
   if (up > ULONG_MAX) return undefined;
   return (up & ~(alignment - 1n)) | subOffset;
-}
-
-/** Drop one reference of a pages object. */
-export function releasePages(pages: IoptPages): void {
-  pages.refs--;
-}
-
-/** Release the references {@link IoPagetable.getSlices} took. */
-export function putSlices(slices: readonly PagesSlice[]): void {
-  for (const s of slices) releasePages(s.pages);
 }

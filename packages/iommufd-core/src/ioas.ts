@@ -24,14 +24,7 @@ import { PAGE_SIZE } from './address-space.js';
 import type { IommufdContext } from './context.js';
 import type { Ucmd } from './dispatch.js';
 import type { HwptPagingObject } from './hw-pagetable.js';
-import {
-  type Failure,
-  IoPagetable,
-  type PagesSlice,
-  putSlices,
-  releasePages,
-  ULONG_MAX,
-} from './io-pagetable.js';
+import { type Failure, IoPagetable, type PagesSlice, ULONG_MAX } from './io-pagetable.js';
 import { IommufdObject } from './objects.js';
 import { IoptPages } from './pages.js';
 import type { Process } from './process.js';
@@ -109,7 +102,8 @@ const ALLOC = offsets('iommu_ioas_alloc');
 export function ioasAlloc(ucmd: Ucmd): number {
   if (ucmd.u32(ALLOC.flags as number) !== 0) return ucmd.fail(EOPNOTSUPP, 'flags must be 0');
   const ioas = new IoasObject(ucmd.ctx);
-  if (!ucmd.ctx.objects.allocate(ioas)) return ucmd.fail(ENOSPC_IDS, 'no object id is free');
+  const full = ucmd.ctx.objects.allocate(ioas);
+  if (full !== undefined) return ucmd.fail(full.errno, full.reason);
   ucmd.setU32(ALLOC.out_ioas_id as number, ioas.id);
   const rc = ucmd.respond();
   if (rc !== 0) {
@@ -119,8 +113,6 @@ export function ioasAlloc(ucmd: Ucmd): number {
   ucmd.ctx.objects.finalize(ioas);
   return 0;
 }
-
-const ENOSPC_IDS = 28;
 
 // ---- IOMMU_IOAS_IOVA_RANGES ---------------------------------------------------------
 
@@ -228,7 +220,7 @@ function userPages(
   );
 }
 
-/** iopt_map_common: map one pages object and drop the creation reference. */
+/** iopt_map_common: map one pages object, at `iova` when FIXED_IOVA is set. */
 function mapOne(
   ioas: IoasObject,
   pages: IoptPages,
@@ -237,14 +229,12 @@ function mapOne(
   flags: number,
   iova: bigint,
 ): bigint | Failure {
-  const got = ioas.iopt.mapPages(
+  return ioas.iopt.mapPages(
     [{ pages, startByte, length }],
     length,
     flags & IOMMU_IOAS_MAP_FIXED_IOVA ? iova : undefined,
     iommuProt(flags),
   );
-  releasePages(pages);
-  return got;
 }
 
 /** IOMMU_IOAS_MAP */
@@ -387,7 +377,6 @@ export function ioasCopy(ucmd: Ucmd): number {
   const dstId = ucmd.u32(COPY.dst_ioas_id as number);
   const dst = getIoas(ucmd.ctx, dstId);
   if (dst === undefined) {
-    putSlices(slices);
     return noIoas(ucmd, dstId);
   }
   const got = dst.iopt.mapPages(
@@ -396,7 +385,6 @@ export function ioasCopy(ucmd: Ucmd): number {
     flags & IOMMU_IOAS_MAP_FIXED_IOVA ? dstIova : undefined,
     iommuProt(flags),
   );
-  putSlices(slices);
   if (typeof got !== 'bigint') return failWith(ucmd, got);
   ucmd.setU64(COPY.dst_iova as number, got);
   return ucmd.respond();

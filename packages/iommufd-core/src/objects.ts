@@ -6,6 +6,17 @@
  * IOMMU_DESTROY succeeds only at exactly 1); tombstones.
  */
 
+import { EBUSY } from '@iommufd-sim/uapi-types';
+
+/** An errno with the reason a person reads. */
+export interface Failure {
+  readonly errno: number;
+  readonly reason: string;
+}
+
+/** xa_alloc's answer when every id up to INT_MAX is taken. */
+const IDS_EXHAUSTED: Failure = { errno: EBUSY, reason: 'every object id up to 2^31 - 1 is in use' };
+
 /** The object types of iommufd (enum iommufd_object_type). */
 export type ObjectType =
   | 'IOAS'
@@ -61,16 +72,16 @@ export class ObjectTable {
     return [...this.objects.values()].sort((a, b) => a.id - b.id);
   }
 
-  /** Reserve the lowest free id for `obj` (pending until {@link finalize}); false when ids ran out. */
-  allocate(obj: IommufdObject): boolean {
+  /** Reserve the lowest free id for `obj` (pending until {@link finalize}); EBUSY when ids ran out. */
+  allocate(obj: IommufdObject): Failure | undefined {
     let id: number;
     if (this.freeIds.length > 0) id = this.popFree();
     else if (this.next <= MAX_ID) id = this.next++;
-    else return false;
+    else return IDS_EXHAUSTED;
     obj.id = id;
     obj.state = 'pending';
     this.objects.set(id, obj);
-    return true;
+    return undefined;
   }
 
   /** Publish a pending object. */
@@ -114,12 +125,6 @@ export class ObjectTable {
   remove(obj: IommufdObject): void {
     if (this.objects.get(obj.id) !== obj) return;
     this.removeEntry(obj);
-    obj.destroy();
-  }
-
-  /** Remove the object but keep its id reserved until the table is torn down. */
-  tombstone(obj: IommufdObject): void {
-    obj.state = 'tombstone';
     obj.destroy();
   }
 

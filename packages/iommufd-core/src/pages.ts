@@ -12,7 +12,13 @@
  */
 import { EFAULT, EINVAL } from '@iommufd-sim/uapi-types';
 import { type ChargeTarget, chargePinned } from './accounting.js';
-import { type AddressSpace, type Backing, type MemFile, PAGE_SIZE } from './address-space.js';
+import {
+  type AddressSpace,
+  type Backing,
+  type MemFile,
+  PAGE_SIZE,
+  type PageRun,
+} from './address-space.js';
 
 // Page indexes reach 2^52, past 32-bit bit operations: chunks use division.
 const CHUNK = 512;
@@ -45,8 +51,6 @@ export type BackingLookup = (pa: number) => Backing | undefined;
 
 /** One iopt_pages. */
 export class IoptPages {
-  /** Areas and copy lists holding it. */
-  refs = 1;
   /** Pages pinned right now (npinned). */
   npinned = 0;
   // Created on the first pin: an empty Map costs ~185 bytes, and lazy maps never pin.
@@ -102,7 +106,7 @@ export class IoptPages {
     }
     if (runStart >= 0) missing.push(runStart, last);
 
-    const resolved: { first: number; pa: number; pages: number }[] = [];
+    const resolved: (PageRun & { first: number })[] = [];
     let newly = 0;
     for (let k = 0; k < missing.length; k += 2) {
       const a = missing[k] as number;
@@ -112,7 +116,7 @@ export class IoptPages {
       if (runs === undefined) return -EFAULT;
       let at = a;
       for (const r of runs) {
-        resolved.push({ first: at, pa: r.pa, pages: r.pages });
+        resolved.push({ first: at, ...r });
         at += r.pages;
       }
       newly += b - a + 1;
@@ -130,8 +134,8 @@ export class IoptPages {
           pa[i - base] = r.pa + (i - r.first) * PAGE_SIZE;
         }
       }
-      const backing = this.backingAt(r.pa) as Backing;
-      backing.addPins((r.pa - backing.basePa) / PAGE_SIZE, r.pages, 1);
+      // The run already names its backing: no registry lookup on the pin path.
+      r.backing.addPins(r.backingPage, r.pages, 1);
     }
     this.npinned += newly;
     for (let base = Math.floor(first / CHUNK) * CHUNK; base <= last; base += CHUNK) {
@@ -233,13 +237,13 @@ export class IoptPages {
     return src.kind === 'file' && src.base + index * PAGE_SIZE >= src.file.size;
   }
 
-  private resolve(first: number, pages: number): { pa: number; pages: number }[] | undefined {
+  private resolve(first: number, pages: number): PageRun[] | undefined {
     const src = this.source;
     if (src.kind === 'file') {
       const backing = src.file.backing;
       const page = src.base / PAGE_SIZE + first;
       if (page + pages > backing.pages) return undefined;
-      return [{ pa: backing.basePa + page * PAGE_SIZE, pages }];
+      return [{ pa: backing.basePa + page * PAGE_SIZE, pages, backing, backingPage: page }];
     }
     const va = src.base + BigInt(first) * BigInt(PAGE_SIZE);
     if (va + BigInt(pages * PAGE_SIZE) > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;

@@ -38,7 +38,6 @@ import { AccessObject, type PinnedPiece } from '../access.js';
 import { PAGE_SIZE } from '../address-space.js';
 import { bindDevice, type DeviceObject } from '../device.js';
 import type { Ucmd } from '../dispatch.js';
-import type { HostDevice } from '../host.js';
 import type { HwptPagingObject } from '../hw-pagetable.js';
 import { type Failure, ULONG_MAX } from '../io-pagetable.js';
 import { getIoas, offsets } from '../ioas.js';
@@ -59,10 +58,6 @@ export class SelftestObject extends IommufdObject {
   readonly type = 'SELFTEST' as const;
   /** The bound mock device. */
   idev: DeviceObject | null = null;
-
-  constructor(readonly hostDevice: HostDevice) {
-    super();
-  }
 
   /** Detach, unbind and delete the mock device. */
   destroy(): void {
@@ -129,35 +124,34 @@ function mockDomain(ucmd: Ucmd, devFlags: number): number {
   const host = ctx.host;
   const ptId = ucmd.u32(at('id'));
   // The selftest object takes its id first, then the idev, then the HWPT.
-  const placeholder = new SelftestObject(null as unknown as HostDevice);
-  if (!ctx.objects.allocate(placeholder)) return ucmd.fail(28, 'no object id is free');
+  const sobj = new SelftestObject();
+  const full = ctx.objects.allocate(sobj);
+  if (full !== undefined) return ucmd.fail(full.errno, full.reason);
   if ((devFlags & ~MOCK_DEVICE_FLAGS_VALID) !== 0) {
-    ctx.objects.abort(placeholder);
+    ctx.objects.abort(sobj);
     return ucmd.fail(EINVAL, `unknown mock device flags 0x${devFlags.toString(16)}`);
   }
   const hostDevice = host.createMockDevice(devFlags);
-  const sobj = placeholder as { hostDevice: HostDevice };
-  sobj.hostDevice = hostDevice;
   const idev = bindDevice(ctx, hostDevice, false);
   if ('errno' in idev) {
-    ctx.objects.abort(placeholder);
+    ctx.objects.abort(sobj);
     return ucmd.fail(idev.errno, idev.reason);
   }
-  placeholder.idev = idev;
+  sobj.idev = idev;
   const hwpt = idev.attach(ptId);
   if ('errno' in hwpt) {
-    ctx.objects.abort(placeholder);
+    ctx.objects.abort(sobj);
     return ucmd.fail(hwpt.errno, hwpt.reason);
   }
-  ucmd.setU32(at('mock_domain.out_stdev_id'), placeholder.id);
+  ucmd.setU32(at('mock_domain.out_stdev_id'), sobj.id);
   ucmd.setU32(at('mock_domain.out_hwpt_id'), hwpt.id);
   ucmd.setU32(at('mock_domain.out_idev_id'), idev.id);
   const rc = ucmd.respond();
   if (rc !== 0) {
-    ctx.objects.abort(placeholder);
+    ctx.objects.abort(sobj);
     return rc;
   }
-  ctx.objects.finalize(placeholder);
+  ctx.objects.finalize(sobj);
   return 0;
 }
 
@@ -243,9 +237,10 @@ function createAccess(ucmd: Ucmd): number {
   }
   const ctx = ucmd.ctx;
   const access = new AccessObject(ctx, (flags & MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES) !== 0);
-  if (!ctx.objects.allocate(access)) {
+  const full = ctx.objects.allocate(access);
+  if (full !== undefined) {
     ctx.release();
-    return ucmd.fail(28, 'no object id is free');
+    return ucmd.fail(full.errno, full.reason);
   }
   ctx.objects.finalize(access);
   const bad = access.attachIoas(ucmd.u32(at('id')));
