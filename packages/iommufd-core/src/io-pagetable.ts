@@ -168,6 +168,8 @@ export class IoPagetable {
     }
     const last = iova + length - 1n;
     if (last > ULONG_MAX) return failure(EOVERFLOW, `iova ${hex(iova)} + length wraps past 2^64`);
+    // One walk: a reservation anywhere in the range wins (EINVAL), else the first area is EEXIST.
+    let hit: RangeNode<Entry> | undefined;
     for (let n = this.tree.firstIntersecting(iova, last); n !== undefined; n = this.tree.next(n)) {
       if (n.start > last) break;
       if ('reserved' in n.value) {
@@ -176,8 +178,8 @@ export class IoPagetable {
           `[${hex(iova)}, ${hex(last)}] touches the reserved range [${hex(n.start)}, ${hex(n.last)}]`,
         );
       }
+      hit ??= n;
     }
-    const hit = this.tree.firstIntersecting(iova, last);
     if (hit !== undefined) {
       return failure(
         EEXIST,
