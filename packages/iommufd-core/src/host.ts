@@ -96,7 +96,6 @@ export class Host {
   private nextPa = RAM_BASE;
   private nextPid = 1000;
   private mockSerial = 0;
-  private readonly processes = new Set<Process>();
 
   constructor(config: HostConfig = {}) {
     this.tables = new FrameAllocator(this.memory);
@@ -127,21 +126,12 @@ export class Host {
 
   /** A new process; see {@link ProcessOptions}. */
   createProcess(options: ProcessOptions = {}): Process {
-    const proc = new Process(this, this.nextPid++, options);
-    this.processes.add(proc);
-    return proc;
+    return new Process(this, this.allocPid(), options);
   }
 
-  /** @internal a forked child gets the next pid. */
-  adoptProcess(make: (pid: number) => Process): Process {
-    const proc = make(this.nextPid++);
-    this.processes.add(proc);
-    return proc;
-  }
-
-  /** @internal forget an exited process. */
-  forgetProcess(proc: Process): void {
-    this.processes.delete(proc);
+  /** @internal the next process id (fork takes one too). */
+  allocPid(): number {
+    return this.nextPid++;
   }
 
   /** The locked-memory account of user `uid`. */

@@ -393,20 +393,18 @@ export class Process {
 
   /** fork(2): the child shares the open files and sees the same memory (shared, not copy-on-write, in this model). */
   fork(): Process {
-    return this.host.adoptProcess((pid) => {
-      const child = new Process(this.host, pid, {
-        memlockLimitBytes: this.memlockLimitBytes,
-        privileged: this.privileged,
-        ipcLock: this.ipcLock,
-        uid: this.uid,
-      });
-      for (const vma of this.space.mappings) child.space.insert({ ...vma });
-      for (const [fd, f] of this.fds) {
-        f.refs++;
-        child.fds.set(fd, f);
-      }
-      return child;
+    const child = new Process(this.host, this.host.allocPid(), {
+      memlockLimitBytes: this.memlockLimitBytes,
+      privileged: this.privileged,
+      ipcLock: this.ipcLock,
+      uid: this.uid,
     });
+    for (const vma of this.space.mappings) child.space.insert({ ...vma });
+    for (const [fd, f] of this.fds) {
+      f.refs++;
+      child.fds.set(fd, f);
+    }
+    return child;
   }
 
   /** exit(2): close every fd and drop the memory. */
@@ -415,7 +413,6 @@ export class Process {
     for (const fd of [...this.fds.keys()]) this.close(fd);
     this.space.clear();
     this.alive = false;
-    this.host.forgetProcess(this);
   }
 
   /** VmLck / VmPin and the user's locked memory. */
