@@ -1,23 +1,37 @@
 /**
- * Device objects (device.c): a device bound to an iommufd context, and its
- * RID attachment: attach (to a HWPT, or to an IOAS through an automatic
- * HWPT), replace and detach. Attaching enforces the device's reserved
- * regions on the IOAS; a device that is bound but not attached is blocked.
- * (PASID attachments come with part 2 of the model.)
+ * Device objects (device.c): a device bound to an iommufd context and its
+ * attachments, one for the RID (IOMMU_NO_PASID) and one per PASID: attach
+ * (to a HWPT, or to an IOAS through an automatic HWPT), replace and detach.
+ * Attaching the RID to a paging HWPT enforces the device's reserved regions
+ * on the IOAS; a device that is bound but not attached is blocked.
+ *
+ * PASID compatibility (iommufd_hwpt_pasid_compat): a PASID takes only HWPTs
+ * allocated with IOMMU_HWPT_ALLOC_PASID, and only while the RID is detached
+ * or on such a HWPT; the RID may not move to a HWPT without the flag while
+ * any PASID is attached.
  */
+import type { IommuDomain } from '@iommufd-sim/hw-models';
 import { EBUSY, EINVAL, ENOENT } from '@iommufd-sim/uapi-types';
 import type { IommufdContext } from './context.js';
 import type { HostDevice } from './host.js';
-import { allocHwptPaging, HwptPagingObject } from './hw-pagetable.js';
+import {
+  allocHwptPaging,
+  HwptNestedObject,
+  type HwptObject,
+  HwptPagingObject,
+} from './hw-pagetable.js';
 import type { Failure } from './io-pagetable.js';
 import type { IoasObject } from './ioas.js';
 import { IommufdObject } from './objects.js';
 
+/** The RID's attachment key (the kernel's IOMMU_NO_PASID). */
+export const IOMMU_NO_PASID = 0;
+
 /** A bound device (iommufd_device, "idev"). */
 export class DeviceObject extends IommufdObject {
   readonly type = 'DEVICE' as const;
-  /** The HWPT its RID is attached to. */
-  hwpt: HwptPagingObject | null = null;
+  /** What each of its PASIDs (and its RID, at {@link IOMMU_NO_PASID}) is attached to. */
+  readonly attachments = new Map<number, HwptObject>();
   private bound = true;
 
   constructor(
@@ -32,11 +46,21 @@ export class DeviceObject extends IommufdObject {
     this.users++;
   }
 
-  /** Unbind: detach, drop the binding's reference and leave the table. */
+  /** The HWPT its RID is attached to. */
+  get hwpt(): HwptObject | null {
+    return this.attachments.get(IOMMU_NO_PASID) ?? null;
+  }
+
+  /** The HWPT attached at `pasid` (the RID for {@link IOMMU_NO_PASID}), or null. */
+  attachment(pasid: number): HwptObject | null {
+    return this.attachments.get(pasid) ?? null;
+  }
+
+  /** Unbind: detach every PASID and the RID, drop the binding's reference and leave the table. */
   unbind(): void {
     if (!this.bound) return;
     this.bound = false;
-    this.detach();
+    this.detachAll();
     this.users--;
     this.ctx.objects.remove(this);
     this.hostDevice.boundTo = null;
@@ -44,46 +68,57 @@ export class DeviceObject extends IommufdObject {
   }
 
   destroy(): void {
-    this.detach();
+    this.detachAll();
     this.hostDevice.boundTo = null;
   }
 
-  /** iommufd_device_attach: attach the RID to `ptId` (a HWPT, or an IOAS for an automatic HWPT). */
-  attach(ptId: number): HwptPagingObject | Failure {
+  /** iommufd_device_attach: attach `pasid` to `ptId` (a HWPT, or an IOAS for an automatic HWPT). */
+  attach(ptId: number, pasid = IOMMU_NO_PASID): HwptObject | Failure {
     const target = this.lookupPt(ptId);
     if ('errno' in target) return target;
-    if (target instanceof HwptPagingObject) {
-      const bad = this.doAttach(target);
+    if (target.type !== 'IOAS') {
+      const bad = this.doAttach(target, pasid);
       return bad ?? target;
     }
-    return this.autoDomain(target, (h) => this.doAttach(h), true);
+    return this.autoDomain(target, pasid, (h) => this.doAttach(h, pasid), true);
   }
 
-  /** iommufd_device_replace: move the RID to `ptId`; replacing with the current HWPT does nothing. */
-  replace(ptId: number): HwptPagingObject | Failure {
+  /** iommufd_device_replace: move `pasid` to `ptId`; replacing with the current HWPT does nothing. */
+  replace(ptId: number, pasid = IOMMU_NO_PASID): HwptObject | Failure {
     const target = this.lookupPt(ptId);
     if ('errno' in target) return target;
-    if (target instanceof HwptPagingObject) {
-      const bad = this.doReplace(target);
+    if (target.type !== 'IOAS') {
+      const bad = this.doReplace(target, pasid);
       return bad ?? target;
     }
-    return this.autoDomain(target, (h) => this.doReplace(h), false);
+    return this.autoDomain(target, pasid, (h) => this.doReplace(h, pasid), false);
   }
 
-  /** iommufd_device_detach: back to blocked; an automatic HWPT left unused is freed. */
-  detach(): void {
-    const hwpt = this.hwpt;
-    if (hwpt === null) return;
-    hwpt.ioas.iopt.removeReserved(this);
-    this.hostDevice.iommu.detach(this.hostDevice.device);
-    this.hwpt = null;
+  /** iommufd_device_detach: `pasid` back to blocked; an automatic HWPT left unused is freed. */
+  detach(pasid = IOMMU_NO_PASID): void {
+    const hwpt = this.attachments.get(pasid);
+    if (hwpt === undefined) return;
+    const { iommu, device } = this.hostDevice;
+    iommu.detach(device, pasid === IOMMU_NO_PASID ? undefined : pasid);
+    this.attachments.delete(pasid);
+    hwpt.fault?.respondAttachment(this, pasid);
+    if (pasid === IOMMU_NO_PASID && hwpt instanceof HwptPagingObject) {
+      hwpt.ioas.iopt.removeReserved(this);
+    }
     this.dropHwpt(hwpt);
   }
 
-  private lookupPt(ptId: number): HwptPagingObject | IoasObject | Failure {
+  private detachAll(): void {
+    for (const pasid of [...this.attachments.keys()]) {
+      if (pasid !== IOMMU_NO_PASID) this.detach(pasid);
+    }
+    this.detach(IOMMU_NO_PASID);
+  }
+
+  private lookupPt(ptId: number): HwptObject | IoasObject | Failure {
     const obj = this.ctx.objects.get(ptId);
     if (obj === undefined) return { errno: ENOENT, reason: `there is no object ${ptId}` };
-    if (obj instanceof HwptPagingObject) return obj;
+    if (obj instanceof HwptPagingObject || obj instanceof HwptNestedObject) return obj;
     if (obj.type === 'IOAS') return obj as IoasObject;
     return {
       errno: EINVAL,
@@ -91,12 +126,44 @@ export class DeviceObject extends IommufdObject {
     };
   }
 
-  private dropHwpt(hwpt: HwptPagingObject): void {
+  private dropHwpt(hwpt: HwptObject): void {
     hwpt.users--;
-    if (hwpt.auto && hwpt.users === 1) this.ctx.objects.remove(hwpt);
+    if (hwpt instanceof HwptPagingObject && hwpt.auto && hwpt.users === 1) {
+      this.ctx.objects.remove(hwpt);
+    }
   }
 
-  /** iopt_table_enforce_dev_resv_regions: the device's reserved regions go into the IOAS. */
+  /** iommufd_hwpt_pasid_compat. */
+  private pasidCompat(hwpt: HwptObject, pasid: number): Failure | undefined {
+    if (pasid === IOMMU_NO_PASID) {
+      if (!hwpt.pasidCompat && this.attachments.size > (this.hwpt === null ? 0 : 1)) {
+        return {
+          errno: EINVAL,
+          reason: `PASIDs of the device are attached, and HWPT ${hwpt.id} was not allocated with IOMMU_HWPT_ALLOC_PASID`,
+        };
+      }
+      return undefined;
+    }
+    if (!hwpt.pasidCompat) {
+      return {
+        errno: EINVAL,
+        reason:
+          hwpt instanceof HwptPagingObject && hwpt.auto
+            ? `a PASID cannot use automatic HWPT ${hwpt.id} (attach an IOAS gives one without IOMMU_HWPT_ALLOC_PASID)`
+            : `HWPT ${hwpt.id} was not allocated with IOMMU_HWPT_ALLOC_PASID`,
+      };
+    }
+    const rid = this.hwpt;
+    if (rid !== null && !rid.pasidCompat) {
+      return {
+        errno: EINVAL,
+        reason: `the device's RID is on HWPT ${rid.id}, which was not allocated with IOMMU_HWPT_ALLOC_PASID`,
+      };
+    }
+    return undefined;
+  }
+
+  /** iommufd_device_attach_reserved_iova: the device's reserved regions go into the IOAS. */
   private enforceRegions(ioas: IoasObject): Failure | undefined {
     const { iommu, device } = this.hostDevice;
     for (const r of iommu.reservedRegions(device)) {
@@ -113,50 +180,79 @@ export class DeviceObject extends IommufdObject {
     return undefined;
   }
 
-  /** iommufd_hw_pagetable_attach for a device not attached yet. */
-  private doAttach(hwpt: HwptPagingObject): Failure | undefined {
-    if (this.hwpt !== null) {
-      if (this.hwpt === hwpt) {
-        return { errno: EBUSY, reason: `the device is already attached to HWPT ${hwpt.id}` };
-      }
+  /** Program the hardware: point `pasid` (or the RID) at the HWPT's domain. */
+  private hwAttach(hwpt: HwptObject, pasid: number): Failure | undefined {
+    const { iommu, device } = this.hostDevice;
+    const hw = iommu.attach(
+      device,
+      hwpt.domain as IommuDomain,
+      pasid === IOMMU_NO_PASID ? undefined : pasid,
+    );
+    return hw.ok ? undefined : { errno: hw.errno, reason: `${iommu.name}: ${hw.reason}` };
+  }
+
+  /** iommufd_hw_pagetable_attach: `pasid` must not be attached yet. */
+  private doAttach(hwpt: HwptObject, pasid: number): Failure | undefined {
+    const cur = this.attachments.get(pasid);
+    if (cur !== undefined) {
       return {
-        errno: EINVAL,
-        reason: `the device is attached to HWPT ${this.hwpt.id}; use replace to move it`,
+        errno: EBUSY,
+        reason:
+          pasid === IOMMU_NO_PASID
+            ? `the device is already attached to HWPT ${cur.id}; use replace to move it`
+            : `PASID ${pasid} is already attached to HWPT ${cur.id}; use replace to move it`,
       };
     }
-    const bad = this.enforceRegions(hwpt.ioas);
-    if (bad !== undefined) return bad;
-    const { iommu, device } = this.hostDevice;
-    const hw = iommu.attach(device, hwpt.domain as NonNullable<HwptPagingObject['domain']>);
-    if (!hw.ok) {
-      hwpt.ioas.iopt.removeReserved(this);
-      return { errno: hw.errno, reason: `${iommu.name}: ${hw.reason}` };
+    const resv = pasid === IOMMU_NO_PASID && hwpt instanceof HwptPagingObject;
+    if (resv) {
+      const bad = this.enforceRegions(hwpt.ioas);
+      if (bad !== undefined) return bad;
+    }
+    const bad = this.pasidCompat(hwpt, pasid) ?? this.hwAttach(hwpt, pasid);
+    if (bad !== undefined) {
+      if (resv) hwpt.ioas.iopt.removeReserved(this);
+      return bad;
     }
     hwpt.users++;
-    this.hwpt = hwpt;
+    this.attachments.set(pasid, hwpt);
     return undefined;
   }
 
   /** iommufd_device_do_replace. */
-  private doReplace(hwpt: HwptPagingObject): Failure | undefined {
-    const old = this.hwpt;
-    if (old === null)
-      return { errno: EINVAL, reason: 'the device is not attached; nothing to replace' };
+  private doReplace(hwpt: HwptObject, pasid: number): Failure | undefined {
+    const old = this.attachments.get(pasid);
+    if (old === undefined) {
+      return {
+        errno: EINVAL,
+        reason:
+          pasid === IOMMU_NO_PASID
+            ? 'the device is not attached; nothing to replace'
+            : `PASID ${pasid} is not attached; nothing to replace`,
+      };
+    }
     if (old === hwpt) return undefined;
-    const moving = old.ioas !== hwpt.ioas;
+    const newPaging = hwpt instanceof HwptPagingObject ? hwpt : null;
+    const oldPaging = old instanceof HwptPagingObject ? old : null;
+    const rid = pasid === IOMMU_NO_PASID;
+    // Reserved regions move only when the RID changes IOAS (or comes from a nested HWPT).
+    const moving =
+      rid && newPaging !== null && (oldPaging === null || oldPaging.ioas !== newPaging.ioas);
     if (moving) {
-      const bad = this.enforceRegions(hwpt.ioas);
+      const bad = this.enforceRegions((newPaging as HwptPagingObject).ioas);
       if (bad !== undefined) return bad;
     }
-    const { iommu, device } = this.hostDevice;
-    const hw = iommu.attach(device, hwpt.domain as NonNullable<HwptPagingObject['domain']>);
-    if (!hw.ok) {
-      if (moving) hwpt.ioas.iopt.removeReserved(this);
-      return { errno: hw.errno, reason: `${iommu.name}: ${hw.reason}` };
+    const bad = this.pasidCompat(hwpt, pasid) ?? this.hwAttach(hwpt, pasid);
+    if (bad !== undefined) {
+      if (moving) (newPaging as HwptPagingObject).ioas.iopt.removeReserved(this);
+      return bad;
     }
-    if (moving) old.ioas.iopt.removeReserved(this);
+    // 6.17 answers the old attachment's pending faults through the new HWPT's fault object.
+    hwpt.fault?.respondAttachment(this, pasid);
+    if (rid && oldPaging !== null && (newPaging === null || newPaging.ioas !== oldPaging.ioas)) {
+      oldPaging.ioas.iopt.removeReserved(this);
+    }
     hwpt.users++;
-    this.hwpt = hwpt;
+    this.attachments.set(pasid, hwpt);
     this.dropHwpt(old);
     return undefined;
   }
@@ -167,9 +263,10 @@ export class DeviceObject extends IommufdObject {
    */
   private autoDomain(
     ioas: IoasObject,
+    pasid: number,
     apply: (hwpt: HwptPagingObject) => Failure | undefined,
     immediate: boolean,
-  ): HwptPagingObject | Failure {
+  ): HwptObject | Failure {
     for (const hwpt of [...ioas.hwpts]) {
       if (!hwpt.auto || hwpt.state !== 'live') continue;
       const bad = apply(hwpt);
@@ -179,7 +276,7 @@ export class DeviceObject extends IommufdObject {
     // Attach adds the device before the domain joins the IOAS (immediate_attach);
     // replace builds the HWPT first and then moves the device to it.
     const made = immediate
-      ? allocHwptPaging(this.ctx, ioas, this, { auto: true }, apply, () => this.undo())
+      ? allocHwptPaging(this.ctx, ioas, this, { auto: true }, apply, () => this.undo(pasid))
       : allocHwptPaging(this.ctx, ioas, this, { auto: true });
     if ('errno' in made) return made;
     if (!immediate) {
@@ -194,12 +291,17 @@ export class DeviceObject extends IommufdObject {
   }
 
   // A new automatic HWPT failed to join its IOAS after the device attached: detach again.
-  private undo(): void {
-    const hwpt = this.hwpt;
-    if (hwpt === null) return;
-    hwpt.ioas.iopt.removeReserved(this);
-    this.hostDevice.iommu.detach(this.hostDevice.device);
-    this.hwpt = null;
+  private undo(pasid: number): void {
+    const hwpt = this.attachments.get(pasid);
+    if (hwpt === undefined) return;
+    if (hwpt instanceof HwptPagingObject && pasid === IOMMU_NO_PASID) {
+      hwpt.ioas.iopt.removeReserved(this);
+    }
+    this.hostDevice.iommu.detach(
+      this.hostDevice.device,
+      pasid === IOMMU_NO_PASID ? undefined : pasid,
+    );
+    this.attachments.delete(pasid);
     hwpt.users--;
   }
 }

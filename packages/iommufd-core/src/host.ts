@@ -19,6 +19,7 @@ import {
   MockIommu,
   PhysicalMemory,
 } from '@iommufd-sim/hw-models';
+import { MOCK_FLAGS_DEVICE_PASID } from '@iommufd-sim/uapi-types';
 import { UserAccount } from './accounting.js';
 import { Backing, HPAGE_SIZE, PAGE_SIZE } from './address-space.js';
 import type { DeviceObject } from './device.js';
@@ -189,7 +190,11 @@ export class Host {
   createMockDevice(flags: number): HostDevice {
     const mock = this.mockIommu as MockIommu;
     const name = `iommufd_mock${this.mockSerial++}`;
-    const device = new HwDevice({ name, pasidBits: 20 });
+    // Only MOCK_FLAGS_DEVICE_PASID devices have PASIDs (20 bits, as the selftest's mock bus gives them).
+    const device = new HwDevice({
+      name,
+      pasidBits: (flags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? 20 : 0,
+    });
     mock.addDevice(device, flags);
     return new HostDevice(name, -1, device, mock);
   }

@@ -1,16 +1,50 @@
 /**
- * HWPT_PAGING objects (hw_pagetable.c): a paging domain of one IOMMU, built
- * on an IOAS whose areas it maps. Automatic ones are made by attaching a
- * device to an IOAS, reused by later devices that accept them, and freed
- * when their last device leaves. (IOMMU_HWPT_ALLOC and nested HWPTs come
- * with part 2 of the model.)
+ * HWPT objects (hw_pagetable.c): a hardware domain the devices attach to.
+ * A HWPT_PAGING is a paging domain of one IOMMU built on an IOAS whose areas
+ * it maps; automatic ones are made by attaching a device to an IOAS, reused
+ * by later devices that accept them, and freed when their last device
+ * leaves. A HWPT_NESTED is a stage 1 the user describes (vendor data) on a
+ * NEST_PARENT paging HWPT. Either may carry a FAULT object that receives its
+ * devices' page requests.
  */
 import type { IommuDomain } from '@iommufd-sim/hw-models';
+import { EINVAL } from '@iommufd-sim/uapi-types';
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
+import type { FaultObject } from './fault.js';
 import type { Failure } from './io-pagetable.js';
 import type { IoasObject } from './ioas.js';
 import { IommufdObject } from './objects.js';
+
+/** What every HWPT has. */
+export abstract class HwptObject extends IommufdObject {
+  abstract override readonly type: 'HWPT_PAGING' | 'HWPT_NESTED';
+  /** The hardware domain (null until allocated). */
+  domain: IommuDomain | null = null;
+  /** The FAULT object its page requests go to (IOMMU_HWPT_FAULT_ID_VALID). */
+  fault: FaultObject | null = null;
+  /** Allocated with IOMMU_HWPT_ALLOC_PASID: may be attached to PASIDs. */
+  pasidCompat = false;
+
+  /** The paging HWPT whose IOAS backs it: itself, or a nested HWPT's parent. */
+  abstract get paging(): HwptPagingObject;
+
+  /** Take `fault` as its page-request sink (the HWPT holds a reference). */
+  setFault(fault: FaultObject): void {
+    this.fault = fault;
+    fault.users++;
+  }
+
+  /** Release the domain and the fault reference. */
+  protected releaseCommon(): void {
+    this.domain?.free();
+    this.domain = null;
+    if (this.fault !== null) {
+      this.fault.users--;
+      this.fault = null;
+    }
+  }
+}
 
 /** What a paging HWPT is allocated with. */
 export interface HwptPagingOptions {
@@ -19,13 +53,15 @@ export interface HwptPagingOptions {
   readonly nestParent?: boolean;
   readonly dirtyTracking?: boolean;
   readonly pasid?: boolean;
+  /** Its faults become page requests (a FAULT object will be set). */
+  readonly iopf?: boolean;
 }
 
 /** A paging HWPT. */
-export class HwptPagingObject extends IommufdObject {
+export class HwptPagingObject extends HwptObject {
   readonly type = 'HWPT_PAGING' as const;
-  /** The hardware domain (null until allocated). */
-  domain: IommuDomain | null = null;
+  /** Allocated with IOMMU_HWPT_ALLOC_NEST_PARENT. */
+  nestParent = false;
   /** Whether the domain joined the IOAS. */
   private added = false;
 
@@ -38,6 +74,10 @@ export class HwptPagingObject extends IommufdObject {
   ) {
     super();
     ioas.users++;
+  }
+
+  get paging(): HwptPagingObject {
+    return this;
   }
 
   /** Join the IOAS: aperture, alignment, and every area written into the domain. */
@@ -56,9 +96,30 @@ export class HwptPagingObject extends IommufdObject {
       if (i >= 0) this.ioas.hwpts.splice(i, 1);
       this.added = false;
     }
-    this.domain?.free();
-    this.domain = null;
+    this.releaseCommon();
     this.ioas.users--;
+  }
+}
+
+/** A nested HWPT: the user's stage 1 over a NEST_PARENT paging HWPT. */
+export class HwptNestedObject extends HwptObject {
+  readonly type = 'HWPT_NESTED' as const;
+
+  constructor(
+    /** The nesting parent (it holds a reference on it). */
+    readonly parent: HwptPagingObject,
+  ) {
+    super();
+    parent.users++;
+  }
+
+  get paging(): HwptPagingObject {
+    return this.parent;
+  }
+
+  destroy(): void {
+    this.releaseCommon();
+    this.parent.users--;
   }
 }
 
@@ -82,13 +143,16 @@ export function allocHwptPaging(
     hwpt.destroy();
     return full;
   }
+  hwpt.pasidCompat = options.pasid === true;
+  hwpt.nestParent = options.nestParent === true;
   const { iommu, device } = idev.hostDevice;
   const got = iommu.allocDomain({
     type: 'paging',
     device,
-    nestParent: options.nestParent === true,
+    nestParent: hwpt.nestParent,
     dirtyTracking: options.dirtyTracking === true,
-    pasid: options.pasid === true,
+    pasid: hwpt.pasidCompat,
+    iopf: options.iopf === true,
   });
   if (!got.ok) {
     ctx.objects.abort(hwpt);
@@ -108,5 +172,60 @@ export function allocHwptPaging(
     ctx.objects.abort(hwpt);
     return bad;
   }
+  return hwpt;
+}
+
+/** What a nested HWPT is allocated with. */
+export interface HwptNestedOptions {
+  readonly pasid: boolean;
+  readonly iopf: boolean;
+  /** enum iommu_hwpt_data_type. */
+  readonly dataType: number;
+  /** The vendor struct as the user gave it (data_len bytes). */
+  readonly data: Uint8Array;
+}
+
+/**
+ * iommufd_hwpt_nested_alloc: a nested domain of `idev`'s IOMMU over
+ * `parent`. Left pending; the caller finalizes it.
+ */
+export function allocHwptNested(
+  ctx: IommufdContext,
+  parent: HwptPagingObject,
+  idev: DeviceObject,
+  options: HwptNestedOptions,
+): HwptNestedObject | Failure {
+  const { iommu } = idev.hostDevice;
+  const parentDomain = parent.domain as IommuDomain;
+  if (parent.auto || !parent.nestParent || parentDomain.iommu.model !== iommu.model) {
+    return {
+      errno: EINVAL,
+      reason: parent.auto
+        ? `HWPT ${parent.id} was made automatically; a nesting parent must be allocated with NEST_PARENT`
+        : !parent.nestParent
+          ? `HWPT ${parent.id} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`
+          : `HWPT ${parent.id} belongs to another IOMMU driver`,
+    };
+  }
+  const hwpt = new HwptNestedObject(parent);
+  const full = ctx.objects.allocate(hwpt);
+  if (full !== undefined) {
+    hwpt.destroy();
+    return full;
+  }
+  hwpt.pasidCompat = options.pasid;
+  const got = iommu.allocDomain({
+    type: 'nested',
+    parent: parentDomain,
+    dataType: options.dataType,
+    data: options.data,
+    pasid: options.pasid,
+    iopf: options.iopf,
+  });
+  if (!got.ok) {
+    ctx.objects.abort(hwpt);
+    return { errno: got.errno, reason: `${iommu.name}: ${got.reason}` };
+  }
+  hwpt.domain = got.value;
   return hwpt;
 }
