@@ -61,6 +61,12 @@ export interface PageResponse {
   readonly requests: readonly IopfRequest[];
   /** What answered it. */
   readonly cause: PageResponseCause;
+  /**
+   * The `context` given to `enqueue` with the group's LAST_PAGE request
+   * (undefined when none was given): whatever the caller needs to pass the
+   * answer on, such as the hardware request to complete.
+   */
+  readonly context: unknown;
 }
 
 /** What a teardown selector sees of a pending group. */
@@ -77,6 +83,8 @@ export interface FaultGroupInfo {
   readonly cookie: number;
   /** How many requests (40-byte records) it has. */
   readonly requestCount: number;
+  /** The `context` its LAST_PAGE request was enqueued with (undefined when none). */
+  readonly context: unknown;
 }
 
 /**
@@ -118,6 +126,7 @@ export interface IopfQueueOptions {
 interface FaultGroup {
   readonly deviceId: number;
   readonly requests: IopfRequest[];
+  readonly context: unknown;
   cookie: number;
 }
 
@@ -170,8 +179,13 @@ export class IopfQueue {
    * readable. The queue has no depth limit, as the kernel's has none.
    * Returns 0, or -EINVAL (queue unchanged) when a field is not a u32 or the
    * address not a u64.
+   *
+   * `context` rides with the group a LAST_PAGE request completes and comes
+   * back in its {@link PageResponse} and {@link FaultGroupInfo} (the kernel
+   * keeps the attach handle and the last request this way); it is ignored
+   * for a request without LAST_PAGE.
    */
-  enqueue(deviceId: number, request: IopfRequest): number {
+  enqueue(deviceId: number, request: IopfRequest, context?: unknown): number {
     if (typeof request !== 'object' || request === null) return -EINVAL;
     const { flags, pasid, grpid, perm, addr } = request;
     if (!isU32(deviceId) || !isU32(flags) || !isU32(pasid) || !isU32(grpid) || !isU32(perm)) {
@@ -199,7 +213,7 @@ export class IopfQueue {
       else this.partial.set(deviceId, rest);
     }
     requests.push(copy);
-    this.deliver.push({ deviceId, requests, cookie: 0 });
+    this.deliver.push({ deviceId, requests, context, cookie: 0 });
     this.counts.groupsCompleted++;
     this.signal.notify();
     return 0;
@@ -373,6 +387,7 @@ export class IopfQueue {
       cookie: group.cookie,
       requests: group.requests,
       cause,
+      context: group.context,
     });
   }
 
@@ -397,6 +412,7 @@ function infoOf(group: FaultGroup): FaultGroupInfo {
     grpid: last.grpid,
     cookie: group.cookie,
     requestCount: group.requests.length,
+    context: group.context,
   };
 }
 
