@@ -29,6 +29,7 @@ import {
   IOMMU_VIOMMU_ALLOC,
 } from '@iommufd-sim/uapi-types';
 import type { Handler, Ucmd } from './dispatch.js';
+import { getDirtyBitmap, getHwInfo, hwptAlloc, hwptInvalidate, setDirtyTracking } from './hwpt.js';
 import {
   ioasAlloc,
   ioasAllowIovas,
@@ -58,11 +59,11 @@ export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Hand
   [IOMMU_IOAS_UNMAP, ioasUnmap],
   [IOMMU_OPTION, optionIoctl],
   [IOMMU_VFIO_IOAS, later('iommufd-core part 2')],
-  [IOMMU_HWPT_ALLOC, later('iommufd-core part 2')],
-  [IOMMU_GET_HW_INFO, later('iommufd-core part 2')],
-  [IOMMU_HWPT_SET_DIRTY_TRACKING, later('iommufd-core part 2')],
-  [IOMMU_HWPT_GET_DIRTY_BITMAP, later('iommufd-core part 2')],
-  [IOMMU_HWPT_INVALIDATE, later('iommufd-core part 2')],
+  [IOMMU_HWPT_ALLOC, hwptAlloc],
+  [IOMMU_GET_HW_INFO, getHwInfo],
+  [IOMMU_HWPT_SET_DIRTY_TRACKING, setDirtyTracking],
+  [IOMMU_HWPT_GET_DIRTY_BITMAP, getDirtyBitmap],
+  [IOMMU_HWPT_INVALIDATE, hwptInvalidate],
   [IOMMU_FAULT_QUEUE_ALLOC, later('iommufd-core part 2')],
   [IOMMU_IOAS_MAP_FILE, ioasMapFile],
   [IOMMU_VIOMMU_ALLOC, later('the viommu package')],

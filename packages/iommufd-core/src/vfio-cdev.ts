@@ -1,10 +1,11 @@
 /**
  * The VFIO device cdev (/dev/vfio/devices/vfioN, drivers/vfio/device_cdev.c
  * and iommufd.c of VFIO): BIND_IOMMUFD binds the device to an iommufd and
- * returns its device id; ATTACH_IOMMUFD_PT attaches (or, when already
- * attached, replaces, as VFIO does) and returns the HWPT id; DETACH returns it
- * to blocked. Every other ioctl needs the bind first (EINVAL). Closing the fd
- * unbinds. PASID attach comes with part 2 of the model.
+ * returns its device id; ATTACH_IOMMUFD_PT attaches the RID or, with
+ * VFIO_DEVICE_ATTACH_PASID, one PASID (when already attached it replaces, as
+ * VFIO does) and returns the HWPT id; DETACH returns it to blocked. Every
+ * other ioctl needs the bind first (EINVAL). Closing the fd unbinds. PASIDs
+ * are offered by vfio-pci only (vfio-platform has no PASID ops).
  */
 import {
   copyIoctlArgIn,
@@ -17,16 +18,19 @@ import {
   ioctlByRequest,
   type UserMemory,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_ATTACH_PASID,
   VFIO_DEVICE_BIND_IOMMUFD,
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
+  VFIO_DEVICE_DETACH_PASID,
 } from '@iommufd-sim/uapi-types';
-import { bindDevice } from './device.js';
+import { bindDevice, IOMMU_NO_PASID } from './device.js';
 import type { FileDescription } from './files.js';
 import { offsets } from './ioas.js';
 import type { Process } from './process.js';
 
 const BIND = offsets('vfio_device_bind_iommufd');
 const ATTACH = offsets('vfio_device_attach_iommufd_pt');
+const DETACH = offsets('vfio_device_detach_iommufd_pt');
 
 type VfioFile = Extract<FileDescription, { kind: 'vfio' }>;
 
@@ -57,7 +61,7 @@ export function vfioDeviceIoctl(
     return fail(ENOTTY, `the model has no VFIO device ioctl 0x${request.toString(16)}`);
   }
   if (user === null) return fail(EFAULT, 'the argument pointer is NULL');
-  const copied = copyIoctlArgIn(info, user, { pasidSupported: false });
+  const copied = copyIoctlArgIn(info, user, { pasidSupported: f.device.device.isPci });
   if (!copied.ok) return fail(copied.errno, copied.reason);
   const view = new DataView(copied.bytes.buffer);
   if (request === VFIO_DEVICE_BIND_IOMMUFD) {
@@ -87,14 +91,23 @@ export function vfioDeviceIoctl(
   const idev = f.bound;
   if (idev === null) return fail(EINVAL, 'not bound');
   if (request === VFIO_DEVICE_ATTACH_IOMMUFD_PT) {
+    const withPasid =
+      (view.getUint32(ATTACH.flags as number, true) & VFIO_DEVICE_ATTACH_PASID) !== 0;
+    const pasid = withPasid ? view.getUint32(ATTACH.pasid as number, true) : IOMMU_NO_PASID;
     const ptId = view.getUint32(ATTACH.pt_id as number, true);
-    const got = idev.hwpt === null ? idev.attach(ptId) : idev.replace(ptId);
+    const got =
+      idev.attachment(pasid) === null ? idev.attach(ptId, pasid) : idev.replace(ptId, pasid);
     if ('errno' in got) return fail(got.errno, got.reason);
     view.setUint32(ATTACH.pt_id as number, got.id, true);
     const out = copyIoctlArgOut(info, copied.bytes, user, copied.userSize);
-    if (!out.ok) return fail(out.errno, out.reason);
+    if (!out.ok) {
+      // vfio_df_ioctl_attach_pt detaches when pt_id cannot be written back, even after a replace.
+      idev.detach(pasid);
+      return fail(out.errno, out.reason);
+    }
     return 0;
   }
-  idev.detach();
+  const withPasid = (view.getUint32(DETACH.flags as number, true) & VFIO_DEVICE_DETACH_PASID) !== 0;
+  idev.detach(withPasid ? view.getUint32(DETACH.pasid as number, true) : IOMMU_NO_PASID);
   return 0;
 }

@@ -22,12 +22,20 @@ import {
   IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
   IOMMU_TEST_OP_DEV_CHECK_CACHE,
+  IOMMU_TEST_OP_DIRTY,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
   IOMMU_TEST_OP_MD_CHECK_MAP,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_MOCK_DOMAIN,
   IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+  IOMMU_TEST_OP_PASID_ATTACH,
+  IOMMU_TEST_OP_PASID_CHECK_HWPT,
+  IOMMU_TEST_OP_PASID_DETACH,
+  IOMMU_TEST_OP_PASID_REPLACE,
   IOMMU_TEST_OP_SET_TEMP_MEMORY_LIMIT,
+  IOMMU_TEST_OP_TRIGGER_IOPF,
+  IOMMU_TEST_OP_TRIGGER_VEVENT,
   MOCK_ACCESS_RW_SLOW_PATH,
   MOCK_ACCESS_RW_WRITE,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
@@ -42,6 +50,14 @@ import type { HwptPagingObject } from '../hw-pagetable.js';
 import { type Failure, ULONG_MAX } from '../io-pagetable.js';
 import { getIoas, offsets } from '../ioas.js';
 import { IommufdObject } from '../objects.js';
+import {
+  checkIotlb,
+  dirty,
+  pasidAttachOrReplace,
+  pasidCheckHwpt,
+  pasidDetach,
+  triggerIopf,
+} from './hwpt-ops.js';
 
 const T = offsets('iommu_test_cmd');
 const PAGE = BigInt(PAGE_SIZE);
@@ -96,13 +112,26 @@ export function testCmd(ucmd: Ucmd): number {
       return setTempMemoryLimit(ucmd);
     case IOMMU_TEST_OP_DEV_CHECK_CACHE:
       return devCheckCache(ucmd);
-    default:
+    case IOMMU_TEST_OP_DIRTY:
+      return dirty(ucmd);
+    case IOMMU_TEST_OP_MD_CHECK_IOTLB:
+      return checkIotlb(ucmd);
+    case IOMMU_TEST_OP_TRIGGER_IOPF:
+      return triggerIopf(ucmd);
+    case IOMMU_TEST_OP_PASID_ATTACH:
+    case IOMMU_TEST_OP_PASID_REPLACE:
+      return pasidAttachOrReplace(ucmd, op);
+    case IOMMU_TEST_OP_PASID_DETACH:
+      return pasidDetach(ucmd);
+    case IOMMU_TEST_OP_PASID_CHECK_HWPT:
+      return pasidCheckHwpt(ucmd);
+    case IOMMU_TEST_OP_TRIGGER_VEVENT:
       return ucmd.fail(
         EOPNOTSUPP,
-        op >= 1 && op <= 21
-          ? `IOMMU_TEST_CMD op ${op} is not modelled yet (it comes with iommufd-core part 2)`
-          : `unknown IOMMU_TEST_CMD op ${op}`,
+        'IOMMU_TEST_OP_TRIGGER_VEVENT is not modelled yet (it comes with the viommu package)',
       );
+    default:
+      return ucmd.fail(EOPNOTSUPP, `unknown IOMMU_TEST_CMD op ${op}`);
   }
 }
 
