@@ -1,16 +1,31 @@
 /**
  * ioctl fuzz test: thousands of random requests (every iommufd number, the
- * part-2 and viommu ones included, IOMMU_TEST_CMD with every op, VFIO
- * numbers, unused slots, random numbers) with random sizes, bytes, small ids,
- * and arguments given as bytes or as process addresses (mapped, unmapped,
- * straddling a guard page, NULL), on a selftest host with a mock domain,
- * maps, a bound VFIO device and a pinning access. Nothing may throw, the
+ * viommu ones included, IOMMU_TEST_CMD with every op, VFIO numbers, unused
+ * slots, random numbers) with random sizes, bytes, small ids, and arguments
+ * given as bytes or as process addresses (mapped, unmapped, straddling a
+ * guard page, NULL), on a selftest host with a mock domain, maps, a bound
+ * VFIO device, a pinning access, a PASID-capable mock device with a PASID
+ * attached, a NEST_PARENT HWPT with a nested HWPT, and a dirty-tracking HWPT;
+ * plausible calls aim at each of them (HWPT_ALLOC, GET_HW_INFO, dirty
+ * tracking, invalidation, the PASID and IOPF test ops). Nothing may throw, the
  * model may count no internal error, every result must be >= 0 or a known
  * -errno, and once every fd is closed no page may stay pinned.
  */
 import {
   errnoName,
   IOMMU_DESTROY,
+  IOMMU_GET_HW_INFO,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
+  IOMMU_HWPT_ALLOC,
+  IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
+  IOMMU_HWPT_ALLOC_NEST_PARENT,
+  IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_DATA_SELFTEST,
+  IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+  IOMMU_HWPT_GET_DIRTY_BITMAP,
+  IOMMU_HWPT_INVALIDATE,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_HWPT_SET_DIRTY_TRACKING,
   IOMMU_IOAS_ALLOC,
   IOMMU_IOAS_ALLOW_IOVAS,
   IOMMU_IOAS_CHANGE_PROCESS,
@@ -21,19 +36,29 @@ import {
   IOMMU_IOAS_UNMAP,
   IOMMU_OPTION,
   IOMMU_TEST_CMD,
+  IOMMU_TEST_IOTLB_DEFAULT,
   IOMMU_TEST_OP_ACCESS_PAGES,
   IOMMU_TEST_OP_ACCESS_REPLACE_IOAS,
   IOMMU_TEST_OP_ACCESS_RW,
   IOMMU_TEST_OP_ADD_RESERVED,
   IOMMU_TEST_OP_CREATE_ACCESS,
   IOMMU_TEST_OP_DESTROY_ACCESS_PAGES,
+  IOMMU_TEST_OP_DIRTY,
+  IOMMU_TEST_OP_MD_CHECK_IOTLB,
   IOMMU_TEST_OP_MD_CHECK_MAP,
   IOMMU_TEST_OP_MD_CHECK_REFS,
   IOMMU_TEST_OP_MOCK_DOMAIN,
+  IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
   IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+  IOMMU_TEST_OP_PASID_ATTACH,
+  IOMMU_TEST_OP_PASID_CHECK_HWPT,
+  IOMMU_TEST_OP_PASID_DETACH,
+  IOMMU_TEST_OP_PASID_REPLACE,
+  IOMMU_TEST_OP_TRIGGER_IOPF,
   ioctlByRequest,
   ioctls,
   MOCK_FLAGS_ACCESS_CREATE_NEEDS_PIN_PAGES,
+  MOCK_FLAGS_DEVICE_PASID,
   type StructName,
   structs,
   VFIO_DEVICE_ATTACH_IOMMUFD_PT,
@@ -131,6 +156,62 @@ function populate(world: World): void {
   });
   expect(proc.ioctl(accessFd, IOMMU_TEST_CMD, pin)).toBe(-25); // an access fd takes no ioctls
   expect(proc.ioctl(fd, IOMMU_TEST_CMD, pin)).toBe(0);
+  // Part 2 state: a PASID-capable mock device, a NEST_PARENT HWPT with a nested HWPT on it,
+  // a dirty-tracking HWPT with tracking on, and a PASID attached to a PASID-compatible HWPT.
+  const pasidDev = structs.iommu_test_cmd.encode({
+    size: 72,
+    op: IOMMU_TEST_OP_MOCK_DOMAIN_FLAGS,
+    id: a,
+    mock_domain_flags: { dev_flags: MOCK_FLAGS_DEVICE_PASID },
+  });
+  expect(proc.ioctl(fd, IOMMU_TEST_CMD, pasidDev)).toBe(0);
+  const { out_stdev_id: stdev, out_idev_id: idev } =
+    structs.iommu_test_cmd.decode(pasidDev).mock_domain;
+  const hwptAlloc = (flags: number, ptId: number, data?: Uint8Array): number => {
+    let uptr = 0n;
+    if (data !== undefined) {
+      uptr = world.scratch + 6000n;
+      proc.writeMemory(uptr, data);
+    }
+    const arg = structs.iommu_hwpt_alloc.encode({
+      size: 48,
+      flags,
+      dev_id: idev,
+      pt_id: ptId,
+      data_type: data === undefined ? 0 : IOMMU_HWPT_DATA_SELFTEST,
+      data_len: data?.length ?? 0,
+      data_uptr: uptr,
+    });
+    expect(proc.ioctl(fd, IOMMU_HWPT_ALLOC, arg), JSON.stringify(proc.lastError())).toBe(0);
+    return structs.iommu_hwpt_alloc.decode(arg).out_hwpt_id;
+  };
+  const parent = hwptAlloc(IOMMU_HWPT_ALLOC_NEST_PARENT | IOMMU_HWPT_ALLOC_PASID, a);
+  hwptAlloc(
+    IOMMU_HWPT_ALLOC_PASID,
+    parent,
+    structs.iommu_hwpt_selftest.encode({ iotlb: IOMMU_TEST_IOTLB_DEFAULT }),
+  );
+  const dirty = hwptAlloc(IOMMU_HWPT_ALLOC_DIRTY_TRACKING, a);
+  const enable = structs.iommu_hwpt_set_dirty_tracking.encode({
+    size: 16,
+    flags: IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
+    hwpt_id: dirty,
+  });
+  expect(proc.ioctl(fd, IOMMU_HWPT_SET_DIRTY_TRACKING, enable)).toBe(0);
+  const rid = structs.iommu_test_cmd.encode({
+    size: 72,
+    op: IOMMU_TEST_OP_MOCK_DOMAIN_REPLACE,
+    id: stdev,
+    mock_domain_replace: { pt_id: parent },
+  });
+  expect(proc.ioctl(fd, IOMMU_TEST_CMD, rid)).toBe(0);
+  const pasid = structs.iommu_test_cmd.encode({
+    size: 72,
+    op: IOMMU_TEST_OP_PASID_ATTACH,
+    id: stdev,
+    pasid_attach: { pasid: 7, pt_id: parent },
+  });
+  expect(proc.ioctl(fd, IOMMU_TEST_CMD, pasid)).toBe(0);
   expect(host.pinnedPages()).toBeGreaterThan(0);
   expect(host.internalErrors).toBe(0);
 }
@@ -305,6 +386,7 @@ class Gen {
     const objects = report?.objects ?? [];
     const anyId = objects.length > 0 ? this.pick(objects).id : 1;
     const stdev = objects.find((o) => o.type === 'SELFTEST')?.id ?? 3;
+    const pasidStdev = objects.filter((o) => o.type === 'SELFTEST')[1]?.id ?? stdev;
     const pages = BigInt(1 + this.int(8));
     const iova = area?.iova ?? 16n << 20n;
     const len = area !== undefined ? area.last - area.iova + 1n : pages * PAGE;
@@ -480,6 +562,118 @@ class Gen {
         name: 'iommu_ioas_change_process' as StructName,
         bytes: structs.iommu_ioas_change_process.encode({ size: 8 }),
       }),
+      () => ({
+        request: IOMMU_HWPT_ALLOC,
+        name: 'iommu_hwpt_alloc' as StructName,
+        bytes: structs.iommu_hwpt_alloc.encode({
+          size: 48,
+          flags: this.pick([0, 1, 2, 4, 8, 9, 10, 12]),
+          dev_id: anyId,
+          pt_id: this.chance(0.5) ? ioasId : anyId,
+          data_type: this.chance(0.5) ? 0 : IOMMU_HWPT_DATA_SELFTEST,
+          data_len: this.pick([0, 4, 3, 8]),
+          data_uptr: this.chance(0.8) ? scratch + 6000n : 0n,
+          fault_id: anyId,
+        }),
+      }),
+      () => ({
+        request: IOMMU_GET_HW_INFO,
+        name: 'iommu_hw_info' as StructName,
+        bytes: structs.iommu_hw_info.encode({
+          size: 40,
+          flags: this.int(2),
+          dev_id: anyId,
+          data_len: this.pick([0, 4, 8, 64]),
+          data_uptr: this.chance(0.8) ? scratch + 6000n : 0n,
+          in_data_type: this.pick([0, IOMMU_HW_INFO_TYPE_SELFTEST, 1]),
+        }),
+      }),
+      () => ({
+        request: IOMMU_HWPT_SET_DIRTY_TRACKING,
+        name: 'iommu_hwpt_set_dirty_tracking' as StructName,
+        bytes: structs.iommu_hwpt_set_dirty_tracking.encode({
+          size: 16,
+          flags: this.int(2),
+          hwpt_id: anyId,
+        }),
+      }),
+      () => ({
+        request: IOMMU_HWPT_GET_DIRTY_BITMAP,
+        name: 'iommu_hwpt_get_dirty_bitmap' as StructName,
+        bytes: structs.iommu_hwpt_get_dirty_bitmap.encode({
+          size: 48,
+          hwpt_id: anyId,
+          flags: this.int(2),
+          iova: iova & ~2047n,
+          length: len,
+          page_size: this.pick([2048n, 4096n, 0n, 3n]),
+          data: scratch + BigInt(this.int(4096)),
+        }),
+      }),
+      () => {
+        proc.writeMemory(
+          scratch + 6000n,
+          structs.iommu_hwpt_invalidate_selftest.encode({
+            flags: this.int(2),
+            iotlb_id: this.int(5),
+          }),
+        );
+        return {
+          request: IOMMU_HWPT_INVALIDATE,
+          name: 'iommu_hwpt_invalidate' as StructName,
+          bytes: structs.iommu_hwpt_invalidate.encode({
+            size: 32,
+            hwpt_id: anyId,
+            data_uptr: scratch + 6000n,
+            data_type: this.chance(0.8) ? IOMMU_HWPT_INVALIDATE_DATA_SELFTEST : 0,
+            entry_len: this.pick([8, 9, 1, 0]),
+            entry_num: this.int(3),
+          }),
+        };
+      },
+      () =>
+        t({
+          size: 72,
+          op: IOMMU_TEST_OP_DIRTY,
+          id: anyId,
+          dirty: {
+            iova: iova & ~2047n,
+            length: small,
+            page_size: 2048n,
+            uptr: scratch + BigInt(this.int(4096)),
+          },
+        }),
+      () =>
+        t({
+          size: 72,
+          op: IOMMU_TEST_OP_MD_CHECK_IOTLB,
+          id: anyId,
+          check_iotlb: { id: this.int(5), iotlb: this.chance(0.5) ? IOMMU_TEST_IOTLB_DEFAULT : 0 },
+        }),
+      () =>
+        t({
+          size: 72,
+          op: IOMMU_TEST_OP_TRIGGER_IOPF,
+          trigger_iopf: {
+            dev_id: anyId,
+            pasid: this.pick([0, 7, 2048]),
+            grpid: this.int(4),
+            perm: 3,
+            addr: iova,
+          },
+        }),
+      () =>
+        t({
+          size: 72,
+          op: this.pick([
+            IOMMU_TEST_OP_PASID_ATTACH,
+            IOMMU_TEST_OP_PASID_REPLACE,
+            IOMMU_TEST_OP_PASID_DETACH,
+            IOMMU_TEST_OP_PASID_CHECK_HWPT,
+          ]),
+          id: this.chance(0.7) ? pasidStdev : anyId,
+          pasid_attach: { pasid: this.pick([0, 7, 1024, 2048]), pt_id: anyId },
+        }),
       () => ({
         request: VFIO_DEVICE_ATTACH_IOMMUFD_PT,
         name: 'vfio_device_attach_iommufd_pt' as StructName,
