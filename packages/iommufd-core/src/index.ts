@@ -23,4 +23,10 @@ export {
   Process,
   type ProcessOptions,
 } from './process.js';
-export type { ContextReport, IoasReport, ObjectReport } from './report.js';
+export type {
+  ContextReport,
+  DeviceReport,
+  HwptReport,
+  IoasReport,
+  ObjectReport,
+} from './report.js';
