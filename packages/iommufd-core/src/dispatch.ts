@@ -21,6 +21,7 @@ import {
 import type { IommufdContext } from './context.js';
 import { IOCTL_HANDLERS } from './ioctl-table.js';
 import type { Process } from './process.js';
+import { vfioCompatIoctl } from './vfio-compat.js';
 
 /** One ioctl in progress: the kernel's copy of the argument and where it came from. */
 export class Ucmd {
@@ -105,19 +106,14 @@ export class Ucmd {
 /** A handler: 0 (or a positive result) on success, -errno on failure. */
 export type Handler = (ucmd: Ucmd) => number;
 
-/** The VFIO container ioctls iommufd answers on its fd (vfio_compat.c); they come with part 2 of the model. */
+/** The VFIO container ioctls iommufd answers on its fd (vfio_compat.c). */
 function vfioCompat(
-  _ctx: IommufdContext,
+  ctx: IommufdContext,
   proc: Process,
   request: number,
-  _user: UserMemory | Uint8Array | null,
+  user: UserMemory | Uint8Array | null,
 ): number {
-  proc.recordError(
-    `ioctl 0x${request.toString(16)}`,
-    ENOTTY,
-    'not an iommufd ioctl, and no VFIO container ioctl by this number',
-  );
-  return -ENOTTY;
+  return vfioCompatIoctl(ctx, proc, request, user);
 }
 
 const CMD_FIRST = IOMMUFD_CMD_BASE;

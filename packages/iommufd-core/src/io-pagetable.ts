@@ -405,6 +405,71 @@ export class IoPagetable {
   }
 
   /**
+   * iopt_cut_iova, for VFIO type1 (v1) compatibility: split the area that
+   * holds each IOVA of `iovas` so the IOVA ends one area and the next byte
+   * starts another. IOVAs in no area, or at an area's first or last byte, need
+   * no cut. Stops at the first refusal; cuts made before it stay.
+   */
+  cutIova(iovas: readonly bigint[]): Failure | undefined {
+    for (const iova of iovas) {
+      const node = this.tree.find(iova);
+      if (node === undefined || !('area' in node.value)) continue;
+      const bad = this.splitArea(node, node.value.area, iova);
+      if (bad !== undefined) return bad;
+    }
+    return undefined;
+  }
+
+  /**
+   * iopt_area_split: `area` becomes [area.iova, iova] and [iova + 1, area.last]
+   * over the same pages. Nothing is pinned or unpinned: a filled area is only
+   * split with large pages disabled, where the alignment is at least a page,
+   * so the halves share no page; and the domains hold PAGE_SIZE entries then,
+   * which each half can unmap alone.
+   */
+  private splitArea(node: RangeNode<Entry>, area: Area, iova: bigint): Failure | undefined {
+    if (iova === area.iova || iova === area.last) return undefined;
+    const where = `[${hex(area.iova)}, ${hex(area.last)}]`;
+    if (area.pages === null) {
+      return failure(EBUSY, `the area ${where} is being set up or torn down`);
+    }
+    const newStart = iova + 1n;
+    const rhsStartByte = area.startByte + (newStart - area.iova);
+    const align = BigInt(this.iovaAlignment);
+    if (newStart % align !== 0n || rhsStartByte % align !== 0n) {
+      return failure(
+        EINVAL,
+        `cannot cut the area ${where} after ${hex(iova)}: not aligned to the IOAS alignment ${align}`,
+      );
+    }
+    if (area.numAccesses > 0 || area.numLocks > 0) {
+      return failure(EINVAL, `cannot cut the area ${where}: an access has pinned part of it`);
+    }
+    if (area.filled && !this.disableLargePages) {
+      return failure(
+        EINVAL,
+        `cannot cut the area ${where}: a domain may map it with large pages (HUGE_PAGES is 1)`,
+      );
+    }
+    const lhs: Area = {
+      ...area,
+      last: iova,
+      lastIndex: Number((area.startByte + (iova - area.iova)) / PAGE),
+    };
+    const rhs: Area = {
+      ...area,
+      iova: newStart,
+      startByte: rhsStartByte,
+      firstIndex: Number(rhsStartByte / PAGE),
+      pageOffset: Number(rhsStartByte % PAGE),
+    };
+    this.tree.remove(node);
+    this.tree.insert(lhs.iova, lhs.last, { area: lhs });
+    this.tree.insert(rhs.iova, rhs.last, { area: rhs });
+    return undefined;
+  }
+
+  /**
    * iopt_get_pages: the slices behind [iova, iova + length), which must be
    * covered by areas with no hole (ENOENT otherwise).
    */

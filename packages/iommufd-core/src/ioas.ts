@@ -195,9 +195,10 @@ export function ioasAllowIovas(ucmd: Ucmd): number {
 
 const MAP = offsets('iommu_ioas_map');
 
-/** iopt_alloc_user_pages: the pages object for a user VA range. */
+/** iopt_alloc_user_pages: the pages object for a user VA range of `proc`, charged as it maps in `ctx`. */
 function userPages(
-  ucmd: Ucmd,
+  ctx: IommufdContext,
+  proc: Process,
   uptr: bigint,
   length: bigint,
   writable: boolean,
@@ -212,12 +213,32 @@ function userPages(
   const startByte = uptr % PAGE;
   const npages = Number((length + startByte + PAGE - 1n) / PAGE);
   return new IoptPages(
-    { kind: 'user', space: ucmd.proc.space, base: uptr - startByte },
+    { kind: 'user', space: proc.space, base: uptr - startByte },
     npages,
     writable,
-    chargeTargetFor(ucmd.ctx, ucmd.proc),
-    ucmd.ctx.host.backingLookup,
+    chargeTargetFor(ctx, proc),
+    ctx.host.backingLookup,
   );
+}
+
+/**
+ * iopt_map_user_pages: map `length` bytes of `proc`'s memory at `uptr` into
+ * `ioas` with IOMMU protection `prot`, at `iova` or, when it is undefined, at
+ * an automatic IOVA; returns the IOVA used. IOMMU_IOAS_MAP and the VFIO
+ * compatibility VFIO_IOMMU_MAP_DMA both map through it.
+ */
+export function mapUserPages(
+  ctx: IommufdContext,
+  proc: Process,
+  ioas: IoasObject,
+  uptr: bigint,
+  length: bigint,
+  prot: number,
+  iova: bigint | undefined,
+): bigint | Failure {
+  const pages = userPages(ctx, proc, uptr, length, (prot & IOMMU_WRITE) !== 0);
+  if (!(pages instanceof IoptPages)) return pages;
+  return ioas.iopt.mapPages([{ pages, startByte: uptr % PAGE, length }], length, iova, prot);
 }
 
 /** iopt_map_common: map one pages object, at `iova` when FIXED_IOVA is set. */
@@ -260,9 +281,16 @@ export function ioasMap(ucmd: Ucmd): number {
   const ioas = getIoas(ucmd.ctx, id);
   if (ioas === undefined) return noIoas(ucmd, id);
   const uptr = ucmd.u64(MAP.user_va as number);
-  const pages = userPages(ucmd, uptr, length, (flags & IOMMU_IOAS_MAP_WRITEABLE) !== 0);
-  if (!(pages instanceof IoptPages)) return failWith(ucmd, pages);
-  const got = mapOne(ioas, pages, uptr % PAGE, length, flags, iova);
+  const fixed = (flags & IOMMU_IOAS_MAP_FIXED_IOVA) !== 0;
+  const got = mapUserPages(
+    ucmd.ctx,
+    ucmd.proc,
+    ioas,
+    uptr,
+    length,
+    iommuProt(flags),
+    fixed ? iova : undefined,
+  );
   if (typeof got !== 'bigint') return failWith(ucmd, got);
   ucmd.setU64(MAP.iova as number, got);
   return ucmd.respond();

@@ -42,6 +42,7 @@ import {
 } from './ioas.js';
 import { destroyIoctl, optionIoctl } from './main.js';
 import { testCmd } from './selftest/test-cmd.js';
+import { vfioIoasIoctl } from './vfio-compat.js';
 
 function later(part: string): Handler {
   return (ucmd: Ucmd) =>
@@ -58,7 +59,7 @@ export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Hand
   [IOMMU_IOAS_MAP, ioasMap],
   [IOMMU_IOAS_UNMAP, ioasUnmap],
   [IOMMU_OPTION, optionIoctl],
-  [IOMMU_VFIO_IOAS, later('iommufd-core part 2')],
+  [IOMMU_VFIO_IOAS, vfioIoasIoctl],
   [IOMMU_HWPT_ALLOC, hwptAlloc],
   [IOMMU_GET_HW_INFO, getHwInfo],
   [IOMMU_HWPT_SET_DIRTY_TRACKING, setDirtyTracking],

@@ -276,6 +276,7 @@ export class Process {
     return {
       read: (offset, length, into, at) => this.copyFromUser(va + BigInt(offset), into, at, length),
       write: (offset, bytes) => this.copyToUser(va + BigInt(offset), bytes),
+      address: va,
     };
   }
 

@@ -6,16 +6,19 @@ import type { EnumInfo } from './constants/enum-info.js';
 import { iommufdEnums } from './constants/iommufd.js';
 import { iommufdTestEnums } from './constants/iommufd-test.js';
 import { vfioEnums } from './constants/vfio.js';
+import { vfioType1Enums } from './constants/vfio-type1.js';
 
 export type { EnumInfo } from './constants/enum-info.js';
 
 /**
  * Every enum of the modelled headers by name: the C tag where the header
  * gives one (`iommufd_hwpt_alloc_flags`), a descriptive name otherwise
- * (`iommufd_cmd`, `iommu_test_op`, `mock_device_flags`).
+ * (`iommufd_cmd`, `iommu_test_op`, `mock_device_flags`, `vfio_extension`).
  */
 export const enums: Readonly<Record<string, EnumInfo>> = Object.freeze(
-  Object.fromEntries([...iommufdEnums, ...vfioEnums, ...iommufdTestEnums].map((e) => [e.name, e])),
+  Object.fromEntries(
+    [...iommufdEnums, ...vfioEnums, ...iommufdTestEnums, ...vfioType1Enums].map((e) => [e.name, e]),
+  ),
 );
 
 function lookup(enumName: string): EnumInfo {

@@ -10,6 +10,7 @@ export type { FieldInput, StructInput } from './codec.js';
 export * from './constants/iommufd.js';
 export * from './constants/iommufd-test.js';
 export * from './constants/vfio.js';
+export * from './constants/vfio-type1.js';
 export {
   type CopyFailure,
   type CopyInOptions,
@@ -59,3 +60,15 @@ export {
 } from './structs.js';
 export { formatUapiSummary, TARGET_KERNEL } from './summary.js';
 export { asUserMemory, type UserMemory, userMemoryOf } from './user-memory.js';
+export {
+  VFIO_CHECK_EXTENSION,
+  VFIO_GET_API_VERSION,
+  VFIO_IOMMU_DIRTY_PAGES,
+  VFIO_IOMMU_GET_INFO,
+  VFIO_IOMMU_MAP_DMA,
+  VFIO_IOMMU_UNMAP_DMA,
+  VFIO_SET_IOMMU,
+  type VfioContainerIoctlInfo,
+  vfioContainerIoctlByRequest,
+  vfioContainerIoctls,
+} from './vfio-container.js';

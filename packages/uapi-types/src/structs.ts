@@ -75,8 +75,9 @@ function buildStructs(): Structs {
 
 /**
  * Every struct of the modelled uAPI by its kernel name: the 35 of
- * `linux/iommufd.h`, the 3 VFIO cdev structs of `linux/vfio.h`, and the 7 of
- * the selftest header `iommufd_test.h`.
+ * `linux/iommufd.h`, the 3 VFIO cdev structs of `linux/vfio.h`, the 7 of
+ * the selftest header `iommufd_test.h`, and the 7 type1 structs of
+ * `linux/vfio.h` that iommufd's VFIO container emulation reads and writes.
  *
  * @example
  * const arg = structs.iommu_ioas_map.encode({ size: 40, flags: 6, ioas_id: 1, user_va: va, length: 4096n });

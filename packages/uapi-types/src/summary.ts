@@ -1,11 +1,13 @@
 /**
  * A readable summary of what this package covers: the target kernel, the
- * structs with their sizes, the ioctls with their numbers and size rules.
+ * structs with their sizes, the ioctls with their numbers and size rules, and
+ * the VFIO container ioctls an iommufd fd answers.
  */
 import { enums } from './enums.js';
 import { errnos } from './errno.js';
 import { ioctls } from './ioctls.js';
 import { structNames, structs } from './structs.js';
+import { vfioContainerIoctls } from './vfio-container.js';
 
 /** The kernel release whose uAPI this package reproduces. */
 export const TARGET_KERNEL = '6.17';
@@ -42,6 +44,14 @@ export function formatUapiSummary(): string {
     lines.push(
       `  ${pad(io.name, 32)}${pad(request, 9)}${pad(io.struct, 32)}${pad(String(io.minSize), 5)}${pad(String(io.size), 6)}${io.copyRule}`,
     );
+  }
+  lines.push('');
+  lines.push('  VFIO container ioctls an iommufd fd answers itself (type1 emulation):');
+  for (const io of Object.values(vfioContainerIoctls)) {
+    const request = `0x${io.request.toString(16)}`;
+    const argument = io.struct ?? `(${io.argument === 'none' ? 'no argument' : 'an integer'})`;
+    const min = io.struct === undefined ? '' : String(io.minSize);
+    lines.push(`  ${pad(io.name, 32)}${pad(request, 9)}${pad(argument, 32)}${min}`.trimEnd());
   }
   lines.push('');
   lines.push(`  ${pad('struct', 36)}${pad('size', 6)}what it is`);

@@ -12,6 +12,12 @@ export interface UserMemory {
   read(offset: number, length: number, into: Uint8Array, at: number): boolean;
   /** Writes `bytes` starting `offset` bytes past the argument; false if they cannot all be written. */
   write(offset: number, bytes: Uint8Array): boolean;
+  /**
+   * The argument itself, when it is a user address: the raw `unsigned long`
+   * of ioctl(2). The few ioctls whose argument is a number, not a pointer
+   * (VFIO_CHECK_EXTENSION, VFIO_SET_IOMMU), read it from here.
+   */
+  readonly address?: bigint;
 }
 
 /** A plain buffer as user memory: its bytes are readable and writable, nothing past its end is. */

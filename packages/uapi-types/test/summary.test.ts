@@ -6,7 +6,7 @@ describe('the uAPI summary npm start prints', () => {
     const text = formatUapiSummary();
     expect(TARGET_KERNEL).toBe('6.17');
     expect(text).toContain('Linux 6.17');
-    expect(text).toContain('45 structs');
+    expect(text).toContain('52 structs');
     expect(text).toContain('25 ioctl requests');
     for (const io of Object.values(ioctls)) {
       expect(text).toMatch(
@@ -16,5 +16,7 @@ describe('the uAPI summary npm start prints', () => {
       );
     }
     for (const name of structNames) expect(text).toContain(name);
+    expect(text).toMatch(/VFIO_IOMMU_MAP_DMA +0x3b71 +vfio_iommu_type1_dma_map +32/);
+    expect(text).toMatch(/VFIO_CHECK_EXTENSION +0x3b65 +\(an integer\)/);
   });
 });

@@ -2449,6 +2449,318 @@ function encode_iommu_viommu_event_selftest(
   return bytes;
 }
 
+/**
+ * `struct vfio_info_cap_header` (8 bytes, aligned to 4): The head of every capability in a VFIO INFO chain: its id, its version and the offset of the next one (0 ends the chain).
+ */
+export interface vfio_info_cap_header {
+  /** __u16 (offset 0, 2 bytes) */
+  id: number;
+  /** __u16 (offset 2, 2 bytes) */
+  version: number;
+  /** __u32 (offset 4, 4 bytes) */
+  next: number;
+}
+
+function decode_vfio_info_cap_header(bytes: Uint8Array, offset = 0): vfio_info_cap_header {
+  const v = viewOf(bytes, offset, 8, 'vfio_info_cap_header');
+  return {
+    id: v.getUint16(offset, true),
+    version: v.getUint16(offset + 2, true),
+    next: v.getUint32(offset + 4, true),
+  };
+}
+
+function encode_vfio_info_cap_header(
+  value: StructInput<vfio_info_cap_header>,
+  bytes: Uint8Array = new Uint8Array(8),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 8, 'vfio_info_cap_header');
+  checkObject(value, 'vfio_info_cap_header');
+  const f0 = value.id;
+  v.setUint16(offset, typeof f0 === 'number' && (f0 & 0xffff) === f0 ? f0 : toU16(f0, 'vfio_info_cap_header.id'), true);
+  const f1 = value.version;
+  v.setUint16(offset + 2, typeof f1 === 'number' && (f1 & 0xffff) === f1 ? f1 : toU16(f1, 'vfio_info_cap_header.version'), true);
+  const f2 = value.next;
+  v.setUint32(offset + 4, typeof f2 === 'number' && f2 >>> 0 === f2 ? f2 : toU32(f2, 'vfio_info_cap_header.next'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iommu_type1_info` (24 bytes, aligned to 8): VFIO_IOMMU_GET_INFO: the supported IO page sizes and, with VFIO_IOMMU_INFO_CAPS, the offset of a capability chain.
+ */
+export interface vfio_iommu_type1_info {
+  /** __u32 (offset 0, 4 bytes) */
+  argsz: number;
+  /** __u32 (offset 4, 4 bytes) */
+  flags: number;
+  /** __aligned_u64 (offset 8, 8 bytes) */
+  iova_pgsizes: bigint;
+  /** __u32 (offset 16, 4 bytes) */
+  cap_offset: number;
+  /** __u32 (offset 20, 4 bytes) */
+  pad: number;
+}
+
+function decode_vfio_iommu_type1_info(bytes: Uint8Array, offset = 0): vfio_iommu_type1_info {
+  const v = viewOf(bytes, offset, 24, 'vfio_iommu_type1_info');
+  return {
+    argsz: v.getUint32(offset, true),
+    flags: v.getUint32(offset + 4, true),
+    iova_pgsizes: v.getBigUint64(offset + 8, true),
+    cap_offset: v.getUint32(offset + 16, true),
+    pad: v.getUint32(offset + 20, true),
+  };
+}
+
+function encode_vfio_iommu_type1_info(
+  value: StructInput<vfio_iommu_type1_info>,
+  bytes: Uint8Array = new Uint8Array(24),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 24, 'vfio_iommu_type1_info');
+  checkObject(value, 'vfio_iommu_type1_info');
+  const f0 = value.argsz;
+  v.setUint32(offset, typeof f0 === 'number' && f0 >>> 0 === f0 ? f0 : toU32(f0, 'vfio_iommu_type1_info.argsz'), true);
+  const f1 = value.flags;
+  v.setUint32(offset + 4, typeof f1 === 'number' && f1 >>> 0 === f1 ? f1 : toU32(f1, 'vfio_iommu_type1_info.flags'), true);
+  const f2 = value.iova_pgsizes;
+  v.setBigUint64(offset + 8, typeof f2 === 'bigint' && BigInt.asUintN(64, f2) === f2 ? f2 : toU64(f2, 'vfio_iommu_type1_info.iova_pgsizes'), true);
+  const f3 = value.cap_offset;
+  v.setUint32(offset + 16, typeof f3 === 'number' && f3 >>> 0 === f3 ? f3 : toU32(f3, 'vfio_iommu_type1_info.cap_offset'), true);
+  const f4 = value.pad;
+  v.setUint32(offset + 20, typeof f4 === 'number' && f4 >>> 0 === f4 ? f4 : toU32(f4, 'vfio_iommu_type1_info.pad'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iova_range` (16 bytes, aligned to 8): An inclusive IOVA range [start, end], the element of the IOVA_RANGE capability.
+ */
+export interface vfio_iova_range {
+  /** __u64 (offset 0, 8 bytes) */
+  start: bigint;
+  /** __u64 (offset 8, 8 bytes) */
+  end: bigint;
+}
+
+function decode_vfio_iova_range(bytes: Uint8Array, offset = 0): vfio_iova_range {
+  const v = viewOf(bytes, offset, 16, 'vfio_iova_range');
+  return {
+    start: v.getBigUint64(offset, true),
+    end: v.getBigUint64(offset + 8, true),
+  };
+}
+
+function encode_vfio_iova_range(
+  value: StructInput<vfio_iova_range>,
+  bytes: Uint8Array = new Uint8Array(16),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 16, 'vfio_iova_range');
+  checkObject(value, 'vfio_iova_range');
+  const f0 = value.start;
+  v.setBigUint64(offset, typeof f0 === 'bigint' && BigInt.asUintN(64, f0) === f0 ? f0 : toU64(f0, 'vfio_iova_range.start'), true);
+  const f1 = value.end;
+  v.setBigUint64(offset + 8, typeof f1 === 'bigint' && BigInt.asUintN(64, f1) === f1 ? f1 : toU64(f1, 'vfio_iova_range.end'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iommu_type1_info_cap_iova_range` (16 bytes, aligned to 4): GET_INFO capability 1 (IOVA_RANGE): how many usable IOVA ranges follow it as vfio_iova_range[].
+ */
+export interface vfio_iommu_type1_info_cap_iova_range {
+  /** struct (offset 0, 8 bytes) */
+  header: {
+    /** __u16 (offset 0, 2 bytes) */
+    id: number;
+    /** __u16 (offset 2, 2 bytes) */
+    version: number;
+    /** __u32 (offset 4, 4 bytes) */
+    next: number;
+  };
+  /** __u32 (offset 8, 4 bytes) */
+  nr_iovas: number;
+  /** __u32 (offset 12, 4 bytes) */
+  reserved: number;
+}
+
+function decode_vfio_iommu_type1_info_cap_iova_range(bytes: Uint8Array, offset = 0): vfio_iommu_type1_info_cap_iova_range {
+  const v = viewOf(bytes, offset, 16, 'vfio_iommu_type1_info_cap_iova_range');
+  return {
+    header: {
+      id: v.getUint16(offset, true),
+      version: v.getUint16(offset + 2, true),
+      next: v.getUint32(offset + 4, true),
+    },
+    nr_iovas: v.getUint32(offset + 8, true),
+    reserved: v.getUint32(offset + 12, true),
+  };
+}
+
+function encode_vfio_iommu_type1_info_cap_iova_range(
+  value: StructInput<vfio_iommu_type1_info_cap_iova_range>,
+  bytes: Uint8Array = new Uint8Array(16),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 16, 'vfio_iommu_type1_info_cap_iova_range');
+  checkObject(value, 'vfio_iommu_type1_info_cap_iova_range');
+  const f0 = value.header;
+  if (f0 !== undefined) {
+    checkObject(f0, 'vfio_iommu_type1_info_cap_iova_range.header');
+    const f1 = f0.id;
+    v.setUint16(offset, typeof f1 === 'number' && (f1 & 0xffff) === f1 ? f1 : toU16(f1, 'vfio_iommu_type1_info_cap_iova_range.header.id'), true);
+    const f2 = f0.version;
+    v.setUint16(offset + 2, typeof f2 === 'number' && (f2 & 0xffff) === f2 ? f2 : toU16(f2, 'vfio_iommu_type1_info_cap_iova_range.header.version'), true);
+    const f3 = f0.next;
+    v.setUint32(offset + 4, typeof f3 === 'number' && f3 >>> 0 === f3 ? f3 : toU32(f3, 'vfio_iommu_type1_info_cap_iova_range.header.next'), true);
+  }
+  const f4 = value.nr_iovas;
+  v.setUint32(offset + 8, typeof f4 === 'number' && f4 >>> 0 === f4 ? f4 : toU32(f4, 'vfio_iommu_type1_info_cap_iova_range.nr_iovas'), true);
+  const f5 = value.reserved;
+  v.setUint32(offset + 12, typeof f5 === 'number' && f5 >>> 0 === f5 ? f5 : toU32(f5, 'vfio_iommu_type1_info_cap_iova_range.reserved'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iommu_type1_info_dma_avail` (12 bytes, aligned to 4): GET_INFO capability 3 (DMA_AVAIL): how many more DMA mappings may be made.
+ */
+export interface vfio_iommu_type1_info_dma_avail {
+  /** struct (offset 0, 8 bytes) */
+  header: {
+    /** __u16 (offset 0, 2 bytes) */
+    id: number;
+    /** __u16 (offset 2, 2 bytes) */
+    version: number;
+    /** __u32 (offset 4, 4 bytes) */
+    next: number;
+  };
+  /** __u32 (offset 8, 4 bytes) */
+  avail: number;
+}
+
+function decode_vfio_iommu_type1_info_dma_avail(bytes: Uint8Array, offset = 0): vfio_iommu_type1_info_dma_avail {
+  const v = viewOf(bytes, offset, 12, 'vfio_iommu_type1_info_dma_avail');
+  return {
+    header: {
+      id: v.getUint16(offset, true),
+      version: v.getUint16(offset + 2, true),
+      next: v.getUint32(offset + 4, true),
+    },
+    avail: v.getUint32(offset + 8, true),
+  };
+}
+
+function encode_vfio_iommu_type1_info_dma_avail(
+  value: StructInput<vfio_iommu_type1_info_dma_avail>,
+  bytes: Uint8Array = new Uint8Array(12),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 12, 'vfio_iommu_type1_info_dma_avail');
+  checkObject(value, 'vfio_iommu_type1_info_dma_avail');
+  const f0 = value.header;
+  if (f0 !== undefined) {
+    checkObject(f0, 'vfio_iommu_type1_info_dma_avail.header');
+    const f1 = f0.id;
+    v.setUint16(offset, typeof f1 === 'number' && (f1 & 0xffff) === f1 ? f1 : toU16(f1, 'vfio_iommu_type1_info_dma_avail.header.id'), true);
+    const f2 = f0.version;
+    v.setUint16(offset + 2, typeof f2 === 'number' && (f2 & 0xffff) === f2 ? f2 : toU16(f2, 'vfio_iommu_type1_info_dma_avail.header.version'), true);
+    const f3 = f0.next;
+    v.setUint32(offset + 4, typeof f3 === 'number' && f3 >>> 0 === f3 ? f3 : toU32(f3, 'vfio_iommu_type1_info_dma_avail.header.next'), true);
+  }
+  const f4 = value.avail;
+  v.setUint32(offset + 8, typeof f4 === 'number' && f4 >>> 0 === f4 ? f4 : toU32(f4, 'vfio_iommu_type1_info_dma_avail.avail'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iommu_type1_dma_map` (32 bytes, aligned to 8): VFIO_IOMMU_MAP_DMA: maps size bytes of process memory at vaddr to the IOVA iova.
+ */
+export interface vfio_iommu_type1_dma_map {
+  /** __u32 (offset 0, 4 bytes) */
+  argsz: number;
+  /** __u32 (offset 4, 4 bytes) */
+  flags: number;
+  /** __u64 (offset 8, 8 bytes) */
+  vaddr: bigint;
+  /** __u64 (offset 16, 8 bytes) */
+  iova: bigint;
+  /** __u64 (offset 24, 8 bytes) */
+  size: bigint;
+}
+
+function decode_vfio_iommu_type1_dma_map(bytes: Uint8Array, offset = 0): vfio_iommu_type1_dma_map {
+  const v = viewOf(bytes, offset, 32, 'vfio_iommu_type1_dma_map');
+  return {
+    argsz: v.getUint32(offset, true),
+    flags: v.getUint32(offset + 4, true),
+    vaddr: v.getBigUint64(offset + 8, true),
+    iova: v.getBigUint64(offset + 16, true),
+    size: v.getBigUint64(offset + 24, true),
+  };
+}
+
+function encode_vfio_iommu_type1_dma_map(
+  value: StructInput<vfio_iommu_type1_dma_map>,
+  bytes: Uint8Array = new Uint8Array(32),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 32, 'vfio_iommu_type1_dma_map');
+  checkObject(value, 'vfio_iommu_type1_dma_map');
+  const f0 = value.argsz;
+  v.setUint32(offset, typeof f0 === 'number' && f0 >>> 0 === f0 ? f0 : toU32(f0, 'vfio_iommu_type1_dma_map.argsz'), true);
+  const f1 = value.flags;
+  v.setUint32(offset + 4, typeof f1 === 'number' && f1 >>> 0 === f1 ? f1 : toU32(f1, 'vfio_iommu_type1_dma_map.flags'), true);
+  const f2 = value.vaddr;
+  v.setBigUint64(offset + 8, typeof f2 === 'bigint' && BigInt.asUintN(64, f2) === f2 ? f2 : toU64(f2, 'vfio_iommu_type1_dma_map.vaddr'), true);
+  const f3 = value.iova;
+  v.setBigUint64(offset + 16, typeof f3 === 'bigint' && BigInt.asUintN(64, f3) === f3 ? f3 : toU64(f3, 'vfio_iommu_type1_dma_map.iova'), true);
+  const f4 = value.size;
+  v.setBigUint64(offset + 24, typeof f4 === 'bigint' && BigInt.asUintN(64, f4) === f4 ? f4 : toU64(f4, 'vfio_iommu_type1_dma_map.size'), true);
+  return bytes;
+}
+
+/**
+ * `struct vfio_iommu_type1_dma_unmap` (24 bytes, aligned to 8): VFIO_IOMMU_UNMAP_DMA: unmaps [iova, iova + size); size comes back as the bytes unmapped.
+ */
+export interface vfio_iommu_type1_dma_unmap {
+  /** __u32 (offset 0, 4 bytes) */
+  argsz: number;
+  /** __u32 (offset 4, 4 bytes) */
+  flags: number;
+  /** __u64 (offset 8, 8 bytes) */
+  iova: bigint;
+  /** __u64 (offset 16, 8 bytes) */
+  size: bigint;
+}
+
+function decode_vfio_iommu_type1_dma_unmap(bytes: Uint8Array, offset = 0): vfio_iommu_type1_dma_unmap {
+  const v = viewOf(bytes, offset, 24, 'vfio_iommu_type1_dma_unmap');
+  return {
+    argsz: v.getUint32(offset, true),
+    flags: v.getUint32(offset + 4, true),
+    iova: v.getBigUint64(offset + 8, true),
+    size: v.getBigUint64(offset + 16, true),
+  };
+}
+
+function encode_vfio_iommu_type1_dma_unmap(
+  value: StructInput<vfio_iommu_type1_dma_unmap>,
+  bytes: Uint8Array = new Uint8Array(24),
+  offset = 0,
+): Uint8Array {
+  const v = viewOf(bytes, offset, 24, 'vfio_iommu_type1_dma_unmap');
+  checkObject(value, 'vfio_iommu_type1_dma_unmap');
+  const f0 = value.argsz;
+  v.setUint32(offset, typeof f0 === 'number' && f0 >>> 0 === f0 ? f0 : toU32(f0, 'vfio_iommu_type1_dma_unmap.argsz'), true);
+  const f1 = value.flags;
+  v.setUint32(offset + 4, typeof f1 === 'number' && f1 >>> 0 === f1 ? f1 : toU32(f1, 'vfio_iommu_type1_dma_unmap.flags'), true);
+  const f2 = value.iova;
+  v.setBigUint64(offset + 8, typeof f2 === 'bigint' && BigInt.asUintN(64, f2) === f2 ? f2 : toU64(f2, 'vfio_iommu_type1_dma_unmap.iova'), true);
+  const f3 = value.size;
+  v.setBigUint64(offset + 16, typeof f3 === 'bigint' && BigInt.asUintN(64, f3) === f3 ? f3 : toU64(f3, 'vfio_iommu_type1_dma_unmap.size'), true);
+  return bytes;
+}
+
 /** Each struct name and the type its `decode` returns. */
 export interface StructTypes {
   iommu_destroy: iommu_destroy;
@@ -2496,6 +2808,13 @@ export interface StructTypes {
   iommu_viommu_selftest: iommu_viommu_selftest;
   iommu_viommu_invalidate_selftest: iommu_viommu_invalidate_selftest;
   iommu_viommu_event_selftest: iommu_viommu_event_selftest;
+  vfio_info_cap_header: vfio_info_cap_header;
+  vfio_iommu_type1_info: vfio_iommu_type1_info;
+  vfio_iova_range: vfio_iova_range;
+  vfio_iommu_type1_info_cap_iova_range: vfio_iommu_type1_info_cap_iova_range;
+  vfio_iommu_type1_info_dma_avail: vfio_iommu_type1_info_dma_avail;
+  vfio_iommu_type1_dma_map: vfio_iommu_type1_dma_map;
+  vfio_iommu_type1_dma_unmap: vfio_iommu_type1_dma_unmap;
 }
 
 /** Each struct name and the dotted paths of its fields. */
@@ -2545,6 +2864,13 @@ export interface StructFieldPaths {
   iommu_viommu_selftest: 'in_data' | 'out_data' | 'out_mmap_offset' | 'out_mmap_length';
   iommu_viommu_invalidate_selftest: 'flags' | 'vdev_id' | 'cache_id';
   iommu_viommu_event_selftest: 'virt_id';
+  vfio_info_cap_header: 'id' | 'version' | 'next';
+  vfio_iommu_type1_info: 'argsz' | 'flags' | 'iova_pgsizes' | 'cap_offset' | 'pad';
+  vfio_iova_range: 'start' | 'end';
+  vfio_iommu_type1_info_cap_iova_range: 'header' | 'header.id' | 'header.version' | 'header.next' | 'nr_iovas' | 'reserved';
+  vfio_iommu_type1_info_dma_avail: 'header' | 'header.id' | 'header.version' | 'header.next' | 'avail';
+  vfio_iommu_type1_dma_map: 'argsz' | 'flags' | 'vaddr' | 'iova' | 'size';
+  vfio_iommu_type1_dma_unmap: 'argsz' | 'flags' | 'iova' | 'size';
 }
 
 /** The generated encode and decode functions, by struct name. */
@@ -2594,4 +2920,11 @@ export const codecs = {
   iommu_viommu_selftest: { decode: decode_iommu_viommu_selftest, encode: encode_iommu_viommu_selftest },
   iommu_viommu_invalidate_selftest: { decode: decode_iommu_viommu_invalidate_selftest, encode: encode_iommu_viommu_invalidate_selftest },
   iommu_viommu_event_selftest: { decode: decode_iommu_viommu_event_selftest, encode: encode_iommu_viommu_event_selftest },
+  vfio_info_cap_header: { decode: decode_vfio_info_cap_header, encode: encode_vfio_info_cap_header },
+  vfio_iommu_type1_info: { decode: decode_vfio_iommu_type1_info, encode: encode_vfio_iommu_type1_info },
+  vfio_iova_range: { decode: decode_vfio_iova_range, encode: encode_vfio_iova_range },
+  vfio_iommu_type1_info_cap_iova_range: { decode: decode_vfio_iommu_type1_info_cap_iova_range, encode: encode_vfio_iommu_type1_info_cap_iova_range },
+  vfio_iommu_type1_info_dma_avail: { decode: decode_vfio_iommu_type1_info_dma_avail, encode: encode_vfio_iommu_type1_info_dma_avail },
+  vfio_iommu_type1_dma_map: { decode: decode_vfio_iommu_type1_dma_map, encode: encode_vfio_iommu_type1_dma_map },
+  vfio_iommu_type1_dma_unmap: { decode: decode_vfio_iommu_type1_dma_unmap, encode: encode_vfio_iommu_type1_dma_unmap },
 } as const;
