@@ -7,6 +7,7 @@ import type { AccessObject } from './access.js';
 import type { MemFile } from './address-space.js';
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
+import type { FaultObject } from './fault.js';
 import type { HostDevice } from './host.js';
 
 /** What an fd refers to. */
@@ -14,7 +15,9 @@ export type FileDescription =
   | { readonly kind: 'iommufd'; readonly ctx: IommufdContext; refs: number }
   | { readonly kind: 'vfio'; readonly device: HostDevice; bound: DeviceObject | null; refs: number }
   | { readonly kind: 'memfd'; readonly file: MemFile; refs: number }
-  | { readonly kind: 'access'; readonly access: AccessObject; refs: number };
+  | { readonly kind: 'access'; readonly access: AccessObject; refs: number }
+  /** A fault fd (IOMMU_FAULT_QUEUE_ALLOC): read() faults, write() responses, poll(). */
+  | { readonly kind: 'fault'; readonly fault: FaultObject; refs: number };
 
 /** Drop one reference; the last one releases what the description holds. */
 export function releaseFile(f: FileDescription): void {
@@ -33,6 +36,10 @@ export function releaseFile(f: FileDescription): void {
       return;
     case 'access':
       f.access.closeFile();
+      return;
+    case 'fault':
+      // Drops the fd's references on the object and the context only (eventq.c's release).
+      f.fault.closeFile();
       return;
   }
 }

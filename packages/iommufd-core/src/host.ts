@@ -23,6 +23,7 @@ import { MOCK_FLAGS_DEVICE_PASID } from '@iommufd-sim/uapi-types';
 import { UserAccount } from './accounting.js';
 import { Backing, HPAGE_SIZE, PAGE_SIZE } from './address-space.js';
 import type { DeviceObject } from './device.js';
+import { type DmaTransfer, IopfRouter } from './iopf.js';
 import { Process, type ProcessOptions } from './process.js';
 
 /** A device in a host configuration: the hardware description plus the IOMMU it sits behind. */
@@ -92,6 +93,15 @@ export class Host {
   tempMemoryLimit = 65536;
   /** Exceptions caught at the system-call boundary (each one is a model bug; tests require 0). */
   internalErrors = 0;
+  /** The I/O page fault path: every IOMMU's page requests go through it to FAULT objects. */
+  readonly iopf: IopfRouter;
+  /**
+   * Called when a transfer from {@link deviceDma} that stopped for a page
+   * request ends: retried to the end ('done'), failed on retry ('fault') or
+   * answered INVALID ('aborted').
+   */
+  onDmaComplete: ((transfer: DmaTransfer) => void) | null = null;
+  private readonly hostDevices = new WeakMap<Device, HostDevice>();
   private readonly users = new Map<number, UserAccount>();
   private readonly backings: Backing[] = [];
   private nextPa = RAM_BASE;
@@ -102,10 +112,13 @@ export class Host {
     this.tables = new FrameAllocator(this.memory);
     this.dma = new DmaEngine(this.memory);
     this.selftest = config.selftest === true;
+    this.iopf = new IopfRouter(this);
     const env = { memory: this.memory, allocator: this.tables };
     for (const c of config.iommus ?? [{ name: 'mock0', model: 'mock' as const }]) {
       if (this.iommus.has(c.name)) throw new Error(`two IOMMUs are named '${c.name}'`);
-      this.iommus.set(c.name, createIommu(c, env));
+      const iommu = createIommu(c, env);
+      this.iopf.install(iommu);
+      this.iommus.set(c.name, iommu);
     }
     for (const d of config.devices ?? []) {
       const iommu = this.iommus.get(d.iommu);
@@ -118,10 +131,13 @@ export class Host {
         throw new Error(`two devices are named '${d.name}'`);
       const device = new HwDevice(d);
       iommu.addDevice(device);
-      this.devices.push(new HostDevice(d.name, this.devices.length, device, iommu));
+      const hostDevice = new HostDevice(d.name, this.devices.length, device, iommu);
+      this.hostDevices.set(device, hostDevice);
+      this.devices.push(hostDevice);
     }
     if (this.selftest) {
       this.mockIommu = new MockIommu({ name: 'iommufd-selftest', model: 'mock' }, env);
+      this.iopf.install(this.mockIommu);
     }
   }
 
@@ -196,17 +212,47 @@ export class Host {
       pasidBits: (flags & MOCK_FLAGS_DEVICE_PASID) !== 0 ? 20 : 0,
     });
     mock.addDevice(device, flags);
-    return new HostDevice(name, -1, device, mock);
+    const hostDevice = new HostDevice(name, -1, device, mock);
+    this.hostDevices.set(device, hostDevice);
+    return hostDevice;
+  }
+
+  /** The host device (configured or selftest mock) of a hardware device. */
+  hostDeviceOf(device: Device): HostDevice | undefined {
+    return this.hostDevices.get(device);
   }
 
   /**
    * DMA from a configured device, translated by its IOMMU through whatever it
-   * is attached to (a bound but unattached device is blocked).
+   * is attached to (a bound but unattached device is blocked). Undefined for
+   * an unknown device or a write whose `data` is shorter than `length`.
+   *
+   * A page fault the hardware can recover from (a PRI page request, an
+   * SMMUv3 stall) goes to the FAULT object of the attachment, and the
+   * transfer waits: the outcome is 'page-request' and the transfer is in
+   * {@link dmaLog} with state 'waiting'. When user space answers the group
+   * SUCCESS (having mapped the page) the device retries and the bytes land,
+   * or it stops again at a later page with a new request; INVALID aborts it.
+   * {@link onDmaComplete} reports the end. A request nobody can take (no
+   * FAULT object on the attachment) is refused at once, and the outcome is
+   * then 'fault'.
    */
   deviceDma(nameOrPath: string, request: DmaRequest): DmaOutcome | undefined {
     const d = this.device(nameOrPath);
-    if (d === undefined) return undefined;
-    return this.dma.run(d.device, d.iommu, request);
+    if (d === undefined || typeof request !== 'object' || request === null) return undefined;
+    const length = request.length ?? request.data?.length ?? 0;
+    if (request.data !== undefined && request.data.length < length) return undefined;
+    return this.iopf.runDma(d, request);
+  }
+
+  /** Every transfer that stopped for a page request, oldest first, with its state now. */
+  get dmaLog(): readonly DmaTransfer[] {
+    return this.iopf.transfers;
+  }
+
+  /** The transfers waiting for the answer to a page request, oldest first. */
+  pendingDma(): DmaTransfer[] {
+    return this.iopf.pending();
   }
 }
 

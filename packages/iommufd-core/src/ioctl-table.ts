@@ -29,6 +29,7 @@ import {
   IOMMU_VIOMMU_ALLOC,
 } from '@iommufd-sim/uapi-types';
 import type { Handler, Ucmd } from './dispatch.js';
+import { faultQueueAlloc } from './fault.js';
 import { getDirtyBitmap, getHwInfo, hwptAlloc, hwptInvalidate, setDirtyTracking } from './hwpt.js';
 import {
   ioasAlloc,
@@ -65,7 +66,7 @@ export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Hand
   [IOMMU_HWPT_SET_DIRTY_TRACKING, setDirtyTracking],
   [IOMMU_HWPT_GET_DIRTY_BITMAP, getDirtyBitmap],
   [IOMMU_HWPT_INVALIDATE, hwptInvalidate],
-  [IOMMU_FAULT_QUEUE_ALLOC, later('iommufd-core part 2')],
+  [IOMMU_FAULT_QUEUE_ALLOC, faultQueueAlloc],
   [IOMMU_IOAS_MAP_FILE, ioasMapFile],
   [IOMMU_VIOMMU_ALLOC, later('the viommu package')],
   [IOMMU_VDEVICE_ALLOC, later('the viommu package')],

@@ -77,6 +77,10 @@ export interface MemoryStatus {
 }
 
 const PAGE = BigInt(PAGE_SIZE);
+/** poll(2): the fd is not open. */
+const POLLNVAL = 0x20;
+/** What Linux reports for a file without a poll method: POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM. */
+const DEFAULT_POLLMASK = 0x145;
 
 function toBig(v: unknown): bigint | undefined {
   if (typeof v === 'bigint') return v;
@@ -378,18 +382,69 @@ export class Process {
     }
   }
 
-  /** read(2) on an fd (fault and event queue fds come with part 2). */
-  read(fd: number, _buffer: Uint8Array, _pos?: number): number {
-    const f = this.fds.get(fd);
-    if (f === undefined) return this.fail('read', EBADF, `fd ${String(fd)} is not open`);
-    return this.fail('read', EINVAL, `fd ${fd} (${f.kind}) cannot be read`);
+  /**
+   * read(2) into `buffer` (its length is the count); `pos` is the file
+   * position (a nonzero one is pread(2) on a file that cannot seek). On a
+   * fault fd: whole fault groups as 40-byte `struct iommu_hwpt_pgfault`
+   * records and the bytes read, 0 at once when nothing is queued, ESPIPE for
+   * a count that is not a multiple of 40 or a nonzero position. Other fds
+   * cannot be read (EINVAL).
+   */
+  read(fd: number, buffer: Uint8Array, pos = 0): number {
+    return this.fileIo('read', fd, buffer, pos);
   }
 
-  /** write(2) on an fd. */
-  write(fd: number, _buffer: Uint8Array, _pos?: number): number {
+  /**
+   * write(2) from `buffer`. On a fault fd: 8-byte `struct
+   * iommu_hwpt_page_response` records {cookie, code}, each answering the
+   * group read with that cookie; returns the bytes consumed. ESPIPE for a
+   * count that is not a multiple of 8 or a nonzero position; EINVAL when the
+   * first response has an unknown cookie or a code other than 0 (SUCCESS)
+   * and 1 (INVALID); a later bad one stops there and the bytes before it are
+   * returned. Other fds cannot be written (EINVAL).
+   */
+  write(fd: number, buffer: Uint8Array, pos = 0): number {
+    return this.fileIo('write', fd, buffer, pos);
+  }
+
+  /**
+   * poll(2) on one fd: its revents for POLLIN | POLLOUT. A fault fd is
+   * always writable (POLLOUT) and readable (POLLIN | POLLRDNORM) while a
+   * group waits; a file without a poll method reports POLLIN | POLLOUT |
+   * POLLRDNORM | POLLWRNORM, as Linux does; a closed fd gives POLLNVAL (0x20).
+   */
+  poll(fd: number): number {
     const f = this.fds.get(fd);
-    if (f === undefined) return this.fail('write', EBADF, `fd ${String(fd)} is not open`);
-    return this.fail('write', EINVAL, `fd ${fd} (${f.kind}) cannot be written`);
+    if (f === undefined) return POLLNVAL;
+    if (f.kind === 'fault') return f.fault.poll();
+    return DEFAULT_POLLMASK;
+  }
+
+  private fileIo(call: 'read' | 'write', fd: number, buffer: Uint8Array, pos: number): number {
+    try {
+      const f = this.fds.get(fd);
+      if (f === undefined) return this.fail(call, EBADF, `fd ${String(fd)} is not open`);
+      if (!(buffer instanceof Uint8Array)) {
+        return this.fail(call, EFAULT, 'the buffer is not a Uint8Array');
+      }
+      if (f.kind !== 'fault') {
+        return this.fail(
+          call,
+          EINVAL,
+          `fd ${fd} (${f.kind}) cannot be ${call === 'read' ? 'read' : 'written'}`,
+        );
+      }
+      const position = typeof pos === 'number' && Number.isSafeInteger(pos) ? pos : -1;
+      return this.enter(() => {
+        const r =
+          call === 'read' ? f.fault.read(buffer, position) : f.fault.write(buffer, position);
+        return typeof r === 'number' ? r : this.fail(call, r.errno, r.reason);
+      });
+    } catch (e) {
+      // A thrown exception is a bug in the model: count it (tests require 0) and fail the call.
+      this.host.internalErrors++;
+      return this.fail(call, EINVAL, `internal error: ${(e as Error).message}`);
+    }
   }
 
   /** fork(2): the child shares the open files and sees the same memory (shared, not copy-on-write, in this model). */
