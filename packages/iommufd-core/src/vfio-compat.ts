@@ -26,6 +26,7 @@ import {
   IOMMU_VFIO_IOAS_CLEAR,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
+  structs,
   type UserMemory,
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
@@ -256,11 +257,12 @@ function setIommu(call: Call): number {
 // ---- VFIO_IOMMU_GET_INFO --------------------------------------------------------------
 
 const INFO = offsets('vfio_iommu_type1_info');
-const INFO_SIZE = 24; // sizeof(struct vfio_iommu_type1_info)
+const INFO_SIZE = structs.vfio_iommu_type1_info.sizeof;
 const INFO_MIN = vfioContainerIoctls.VFIO_IOMMU_GET_INFO.minSize;
-const DMA_AVAIL_SIZE = 12; // sizeof(struct vfio_iommu_type1_info_dma_avail)
-const IOVA_CAP_SIZE = 16; // sizeof(struct vfio_iommu_type1_info_cap_iova_range), without iova_ranges[]
-const IOVA_RANGE_SIZE = 16; // sizeof(struct vfio_iova_range)
+const CAP_NEXT = structs.vfio_info_cap_header.fields.next.offset;
+const DMA_AVAIL = structs.vfio_iommu_type1_info_dma_avail;
+const IOVA_CAP = structs.vfio_iommu_type1_info_cap_iova_range;
+const IOVA_RANGE = structs.vfio_iova_range;
 
 /** iommufd_get_pagesizes: the page sizes every domain of the IOAS has, at least PAGE_SIZE-granular. */
 function pageSizes(ioas: IoasObject): bigint {
@@ -272,12 +274,9 @@ function pageSizes(ioas: IoasObject): bigint {
   }
   // As vfio_update_pgsize_bitmap: sizes below a CPU page count as PAGE_SIZE.
   if ((bitmap & (PAGE - 1n)) !== 0n) bitmap = (bitmap & ~(PAGE - 1n)) | PAGE;
+  // The kernel takes the larger of the bitmap and the IOAS alignment, as numbers.
   const alignment = BigInt(ioas.iopt.iovaAlignment);
   return bitmap > alignment ? bitmap : alignment;
-}
-
-function u32le(bytes: Uint8Array, offset: number, value: number): void {
-  new DataView(bytes.buffer, bytes.byteOffset).setUint32(offset, value >>> 0, true);
 }
 
 /**
@@ -286,41 +285,40 @@ function u32le(bytes: Uint8Array, offset: number, value: number): void {
  */
 type CapFiller = (call: Call, ioas: IoasObject, at: number, avail: number) => number | Failure;
 
-/** iommufd_fill_cap_dma_avail: DMA_AVAIL, version 1, avail U32_MAX (iommufd has no mapping count limit). */
+/** iommufd_fill_cap_dma_avail: DMA_AVAIL, version 1, avail U32_MAX (iommufd sets no limit on the number of mappings). */
 const fillDmaAvail: CapFiller = (call, _ioas, at, avail) => {
-  if (avail >= DMA_AVAIL_SIZE) {
-    const cap = new Uint8Array(DMA_AVAIL_SIZE);
-    cap[0] = VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL;
-    cap[2] = 1;
-    u32le(cap, 8, 0xffffffff);
+  if (avail >= DMA_AVAIL.sizeof) {
+    const cap = DMA_AVAIL.encode({
+      header: { id: VFIO_IOMMU_TYPE1_INFO_DMA_AVAIL, version: 1 },
+      avail: 0xffffffff,
+    });
     if (!call.write(at, cap)) {
       return { errno: EFAULT, reason: `the DMA_AVAIL capability at byte ${at} cannot be written` };
     }
   }
-  return DMA_AVAIL_SIZE;
+  return DMA_AVAIL.sizeof;
 };
 
-/** iommufd_fill_cap_iova: IOVA_RANGE, version 1, one range per hole of the reserved IOVA. */
+/**
+ * iommufd_fill_cap_iova: IOVA_RANGE, version 1, one range per hole of the
+ * reserved IOVA. Each range is written if it fits, the header only if all do.
+ */
 const fillIovaRange: CapFiller = (call, ioas, at, avail) => {
   const ranges = ioas.iopt.iovaRanges();
-  const range = new Uint8Array(IOVA_RANGE_SIZE);
-  const dv = new DataView(range.buffer);
   for (let i = 0; i < ranges.length; i++) {
-    if (avail < IOVA_CAP_SIZE + IOVA_RANGE_SIZE * (i + 1)) continue;
+    if (avail < IOVA_CAP.sizeof + IOVA_RANGE.sizeof * (i + 1)) continue;
     const r = ranges[i] as { start: bigint; last: bigint };
-    dv.setBigUint64(0, r.start, true);
-    dv.setBigUint64(8, r.last, true);
-    const off = at + IOVA_CAP_SIZE + IOVA_RANGE_SIZE * i;
-    if (!call.write(off, range)) {
+    const off = at + IOVA_CAP.sizeof + IOVA_RANGE.sizeof * i;
+    if (!call.write(off, IOVA_RANGE.encode({ start: r.start, end: r.last }))) {
       return { errno: EFAULT, reason: `iova_ranges[${i}] at byte ${off} cannot be written` };
     }
   }
-  const size = IOVA_CAP_SIZE + IOVA_RANGE_SIZE * ranges.length;
+  const size = IOVA_CAP.sizeof + IOVA_RANGE.sizeof * ranges.length;
   if (avail >= size) {
-    const head = new Uint8Array(IOVA_CAP_SIZE);
-    head[0] = VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE;
-    head[2] = 1;
-    u32le(head, 8, ranges.length);
+    const head = IOVA_CAP.encode({
+      header: { id: VFIO_IOMMU_TYPE1_INFO_CAP_IOVA_RANGE, version: 1 },
+      nr_iovas: ranges.length,
+    });
     if (!call.write(at, head)) {
       return { errno: EFAULT, reason: `the IOVA_RANGE capability at byte ${at} cannot be written` };
     }
@@ -370,8 +368,8 @@ function getInfo(call: Call): number {
     // Link the previous capability to this one, if the user's buffer reaches here.
     if (lastCap !== undefined && argsz >= total) {
       const next = new Uint8Array(4);
-      u32le(next, 0, total);
-      if (!call.write(lastCap + 4, next)) {
+      new DataView(next.buffer).setUint32(0, total, true);
+      if (!call.write(lastCap + CAP_NEXT, next)) {
         return call.fail(
           EFAULT,
           `the next field of the capability at byte ${lastCap} cannot be written`,
