@@ -16,6 +16,7 @@ export {
   type HostDeviceConfig,
   MEMFD_MAX_BYTES,
 } from './host.js';
+export { type DmaTransfer, type DmaTransferState, IopfRouter, type IopfStats } from './iopf.js';
 export {
   type LastError,
   type MemoryStatus,

@@ -15,6 +15,8 @@ import {
   IOMMU_TEST_OP_PASID_REPLACE,
   IOMMU_TEST_OP_TRIGGER_IOPF,
   structs,
+  VFIO_DEVICE_ATTACH_IOMMUFD_PT,
+  VFIO_DEVICE_ATTACH_PASID,
 } from '@iommufd-sim/uapi-types';
 import type { Host, Process } from '../src/index.js';
 import { testCmd } from './helpers.js';
@@ -112,6 +114,22 @@ export function pasidDetach(proc: Process, fd: number, stdevId: number, pasid: n
     id: stdevId,
     pasid_detach: { pasid },
   }).rc;
+}
+
+/** VFIO_DEVICE_ATTACH_IOMMUFD_PT with VFIO_DEVICE_ATTACH_PASID. */
+export function vfioAttachPasid(
+  proc: Process,
+  deviceFd: number,
+  ptId: number,
+  pasid: number,
+): number {
+  const b = structs.vfio_device_attach_iommufd_pt.encode({
+    argsz: 16,
+    flags: VFIO_DEVICE_ATTACH_PASID,
+    pt_id: ptId,
+    pasid,
+  });
+  return proc.ioctl(deviceFd, VFIO_DEVICE_ATTACH_IOMMUFD_PT, b);
 }
 
 /** read() of `slots` records from a fault fd; returns rc and the records read. */
