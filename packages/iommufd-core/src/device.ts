@@ -102,9 +102,8 @@ export class DeviceObject extends IommufdObject {
     iommu.detach(device, pasid === IOMMU_NO_PASID ? undefined : pasid);
     this.attachments.delete(pasid);
     hwpt.fault?.respondAttachment(this, pasid);
-    if (pasid === IOMMU_NO_PASID && hwpt instanceof HwptPagingObject) {
-      hwpt.ioas.iopt.removeReserved(this);
-    }
+    // find_hwpt_paging: a nested HWPT's regions live in its parent's IOAS.
+    if (pasid === IOMMU_NO_PASID) hwpt.paging.ioas.iopt.removeReserved(this);
     this.dropHwpt(hwpt);
   }
 
@@ -203,14 +202,16 @@ export class DeviceObject extends IommufdObject {
             : `PASID ${pasid} is already attached to HWPT ${cur.id}; use replace to move it`,
       };
     }
-    const resv = pasid === IOMMU_NO_PASID && hwpt instanceof HwptPagingObject;
-    if (resv) {
-      const bad = this.enforceRegions(hwpt.ioas);
+    // The RID's reserved regions go into the IOAS of find_hwpt_paging(hwpt):
+    // the HWPT itself, or a nested HWPT's parent.
+    const resv = pasid === IOMMU_NO_PASID ? hwpt.paging : null;
+    if (resv !== null) {
+      const bad = this.enforceRegions(resv.ioas);
       if (bad !== undefined) return bad;
     }
     const bad = this.pasidCompat(hwpt, pasid) ?? this.hwAttach(hwpt, pasid);
     if (bad !== undefined) {
-      if (resv) hwpt.ioas.iopt.removeReserved(this);
+      resv?.ioas.iopt.removeReserved(this);
       return bad;
     }
     hwpt.users++;
@@ -231,26 +232,23 @@ export class DeviceObject extends IommufdObject {
       };
     }
     if (old === hwpt) return undefined;
-    const newPaging = hwpt instanceof HwptPagingObject ? hwpt : null;
-    const oldPaging = old instanceof HwptPagingObject ? old : null;
-    const rid = pasid === IOMMU_NO_PASID;
-    // Reserved regions move only when the RID changes IOAS (or comes from a nested HWPT).
-    const moving =
-      rid && newPaging !== null && (oldPaging === null || oldPaging.ioas !== newPaging.ioas);
+    // find_hwpt_paging: a nested HWPT counts as its parent's IOAS.
+    const newIoas = hwpt.paging.ioas;
+    const oldIoas = old.paging.ioas;
+    // Reserved regions move only when the RID changes IOAS.
+    const moving = pasid === IOMMU_NO_PASID && oldIoas !== newIoas;
     if (moving) {
-      const bad = this.enforceRegions((newPaging as HwptPagingObject).ioas);
+      const bad = this.enforceRegions(newIoas);
       if (bad !== undefined) return bad;
     }
     const bad = this.pasidCompat(hwpt, pasid) ?? this.hwAttach(hwpt, pasid);
     if (bad !== undefined) {
-      if (moving) (newPaging as HwptPagingObject).ioas.iopt.removeReserved(this);
+      if (moving) newIoas.iopt.removeReserved(this);
       return bad;
     }
     // 6.17 answers the old attachment's pending faults through the new HWPT's fault object.
     hwpt.fault?.respondAttachment(this, pasid);
-    if (rid && oldPaging !== null && (newPaging === null || newPaging.ioas !== oldPaging.ioas)) {
-      oldPaging.ioas.iopt.removeReserved(this);
-    }
+    if (moving) oldIoas.iopt.removeReserved(this);
     hwpt.users++;
     this.attachments.set(pasid, hwpt);
     this.dropHwpt(old);
