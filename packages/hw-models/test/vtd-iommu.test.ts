@@ -520,6 +520,19 @@ describe('VtdIommu: nested translation', () => {
     });
   });
 
+  it('a parent unmap whose GPA range misses the cached GVA still drops every combined entry of the nested DID', () => {
+    const { iommu, dev, parent, data } = nestedSetup();
+    const nested = ok(
+      iommu.allocDomain({ type: 'nested', parent, dataType: IOMMU_HWPT_DATA_VTD_S1, data }),
+    ) as VtdDomain;
+    ok(iommu.attach(dev, nested));
+    expect(translate(iommu, dev, 0x400000, ACCESS_READ).ok).toBe(true);
+    expect(translate(iommu, dev, 0x400000, ACCESS_READ).fromCache).toBe(true);
+    // GPA [8M, 10M) holds the data page; the page-selective flush names GPAs, not the GVA.
+    expect(parent.unmap(0x800000, 0x200000)).toBe(0x200000);
+    expect(translate(iommu, dev, 0x400000, ACCESS_READ).fault).toMatchObject({ stage: 2 });
+  });
+
   it('alloc and attach errors as the driver returns them', () => {
     const { iommu, dev, parent, data } = nestedSetup({ width: 39 });
     const plain = ok(iommu.allocDomain({ type: 'paging', dirtyTracking: true }));

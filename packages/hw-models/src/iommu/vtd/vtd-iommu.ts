@@ -184,6 +184,8 @@ export class VtdIommu implements IommuInstance {
   private readonly devices = new Map<number, DeviceState>();
   private readonly contextTables = new Map<number, number>(); // bus*2 + upper -> table address
   private readonly usedDids = new Set<number>();
+  /** DIDs of nested domains: their IOTLB entries are combined, tagged by stage-1 input address. */
+  private readonly nestedDids = new Set<number>();
   private readonly pasidCache = new Map<number, PasidConfig>();
   private readonly pending = new Map<string, PageRequest>();
   private readonly hit = newTlbHit();
@@ -566,6 +568,7 @@ export class VtdIommu implements IommuInstance {
     const s1 = structs.iommu_hwpt_vtd_s1.decode(spec.data);
     const did = this.allocDid();
     if (did < 0) return { ok: false, errno: ENOSPC, reason: 'no free domain id' };
+    this.nestedDids.add(did);
     const stage1: VtdStage1Config = {
       flags: Number(s1.flags & 0xffffffffn),
       pgtblAddr: Number(s1.pgtbl_addr),
@@ -609,6 +612,7 @@ export class VtdIommu implements IommuInstance {
   /** Give a DID back (a freed domain). */
   releaseDid(did: number): void {
     this.usedDids.delete(did);
+    this.nestedDids.delete(did);
   }
 
   // ---- attach and detach ------------------------------------------------------------
@@ -1418,8 +1422,12 @@ export class VtdIommu implements IommuInstance {
         return true;
       case QI_TYPE.IOTLB:
         if (g === 1) this.iotlb.invalidateAll();
-        else if (g === 2) this.iotlb.invalidateTag(did);
-        else if (g === 3)
+        else if (g === 2 || (g === 3 && this.nestedDids.has(did))) {
+          // A page-selective IOTLB invalidation names second-stage (GPA) addresses;
+          // the combined entries of a nested DID are tagged by stage-1 input
+          // address, so they all go (how the driver flushes a nest parent's children).
+          this.iotlb.invalidateTag(did);
+        } else if (g === 3)
           this.iotlb.invalidateRange(did, undefined, f.addr as number, K4 * 2 ** (f.am as number));
         else return false;
         return true;
