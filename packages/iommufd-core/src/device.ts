@@ -99,7 +99,8 @@ export class DeviceObject extends IommufdObject {
     const hwpt = this.attachments.get(pasid);
     if (hwpt === undefined) return;
     const { iommu, device } = this.hostDevice;
-    iommu.detach(device, pasid === IOMMU_NO_PASID ? undefined : pasid);
+    if (pasid === IOMMU_NO_PASID) iommu.detach(device);
+    else if (this.maxPasids() > 0) iommu.detach(device, pasid);
     this.attachments.delete(pasid);
     hwpt.fault?.respondAttachment(this, pasid);
     // find_hwpt_paging: a nested HWPT's regions live in its parent's IOAS.
@@ -179,9 +180,36 @@ export class DeviceObject extends IommufdObject {
     return undefined;
   }
 
+  /**
+   * dev->iommu->max_pasids (dev_iommu_get_max_pasids): the PASIDs both the
+   * device and its IOMMU support, 0 when either has none. The selftest's mock
+   * devices always carry a "pasid-num-bits" property, so one without PASIDs
+   * still has 1 << 0 = 1.
+   */
+  private maxPasids(): number {
+    const { iommu, device } = this.hostDevice;
+    const log2 = iommu.hwInfo(device).maxPasidLog2;
+    if (log2 > 0) return 2 ** log2;
+    return iommu.model === 'mock' ? 1 : 0;
+  }
+
+  /** iommu_attach_device_pasid: a PASID at or past max_pasids is EINVAL, unless the device has none. */
+  private pasidInRange(pasid: number): Failure | undefined {
+    if (pasid === IOMMU_NO_PASID) return undefined;
+    const max = this.maxPasids();
+    if (max === 0 || pasid < max) return undefined;
+    return {
+      errno: EINVAL,
+      reason: `PASID ${pasid} is not below ${this.hostDevice.name}'s max_pasids ${max}`,
+    };
+  }
+
   /** Program the hardware: point `pasid` (or the RID) at the HWPT's domain. */
   private hwAttach(hwpt: HwptObject, pasid: number): Failure | undefined {
     const { iommu, device } = this.hostDevice;
+    // __iommu_set_group_pasid skips a device with max_pasids 0: the PASID is
+    // recorded as attached, the driver never hears of it.
+    if (pasid !== IOMMU_NO_PASID && this.maxPasids() === 0) return undefined;
     const hw = iommu.attach(
       device,
       hwpt.domain as IommuDomain,
@@ -209,7 +237,8 @@ export class DeviceObject extends IommufdObject {
       const bad = this.enforceRegions(resv.ioas);
       if (bad !== undefined) return bad;
     }
-    const bad = this.pasidCompat(hwpt, pasid) ?? this.hwAttach(hwpt, pasid);
+    const bad =
+      this.pasidCompat(hwpt, pasid) ?? this.pasidInRange(pasid) ?? this.hwAttach(hwpt, pasid);
     if (bad !== undefined) {
       resv?.ioas.iopt.removeReserved(this);
       return bad;
