@@ -14,6 +14,7 @@
 import {
   errnoName,
   IOMMU_DESTROY,
+  IOMMU_FAULT_QUEUE_ALLOC,
   IOMMU_GET_HW_INFO,
   IOMMU_HW_INFO_TYPE_SELFTEST,
   IOMMU_HWPT_ALLOC,
@@ -563,11 +564,16 @@ class Gen {
         bytes: structs.iommu_ioas_change_process.encode({ size: 8 }),
       }),
       () => ({
+        request: IOMMU_FAULT_QUEUE_ALLOC,
+        name: 'iommu_fault_alloc' as StructName,
+        bytes: structs.iommu_fault_alloc.encode({ size: 16, flags: this.chance(0.9) ? 0 : 1 }),
+      }),
+      () => ({
         request: IOMMU_HWPT_ALLOC,
         name: 'iommu_hwpt_alloc' as StructName,
         bytes: structs.iommu_hwpt_alloc.encode({
           size: 48,
-          flags: this.pick([0, 1, 2, 4, 8, 9, 10, 12]),
+          flags: this.pick([0, 1, 2, 4, 4, 8, 9, 10, 12]),
           dev_id: anyId,
           pt_id: this.chance(0.5) ? ioasId : anyId,
           data_type: this.chance(0.5) ? 0 : IOMMU_HWPT_DATA_SELFTEST,
@@ -753,6 +759,22 @@ function fuzz(seed: number): number {
     }
     if (fdOf('iommufd') === undefined) populate(world);
 
+    // read / write / poll on any fd (the fault fd among them) with random counts and contents.
+    if (gen.chance(0.05)) {
+      const open = proc.openFiles();
+      const target = gen.chance(0.9) ? (open[gen.int(open.length)]?.fd ?? 3) : gen.int(12) - 1;
+      const buffer = new Uint8Array(gen.pick([0, 8, 16, 40, 80, 39, 7, gen.int(200)]));
+      for (let i = 0; i < buffer.length; i++) buffer[i] = gen.chance(0.7) ? 0 : gen.int(256);
+      if (buffer.length >= 8 && gen.chance(0.5)) buffer[0] = 1 + gen.int(3); // a plausible cookie
+      const pos = gen.chance(0.9) ? 0 : 1;
+      const rc = gen.chance(0.5)
+        ? proc.read(target, buffer, pos)
+        : gen.chance(0.8)
+          ? proc.write(target, buffer, pos)
+          : proc.poll(target);
+      if (!Number.isInteger(rc) || (rc < 0 && errnoName(-rc) === undefined) || host.internalErrors)
+        throw new Error(`seed ${seed} step ${step}: read/write/poll(${target}) = ${rc}`);
+    }
     const planned = gen.chance(0.4) ? gen.plausible() : undefined;
     const request = planned?.request ?? gen.request();
     const fds = proc.openFiles();
