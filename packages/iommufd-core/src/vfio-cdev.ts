@@ -23,7 +23,7 @@ import {
   VFIO_DEVICE_DETACH_IOMMUFD_PT,
   VFIO_DEVICE_DETACH_PASID,
 } from '@iommufd-sim/uapi-types';
-import { bindDevice, IOMMU_NO_PASID } from './device.js';
+import { bindDevice, type DeviceObject, IOMMU_NO_PASID } from './device.js';
 import type { FileDescription } from './files.js';
 import { offsets } from './ioas.js';
 import type { Process } from './process.js';
@@ -33,6 +33,30 @@ const ATTACH = offsets('vfio_device_attach_iommufd_pt');
 const DETACH = offsets('vfio_device_detach_iommufd_pt');
 
 type VfioFile = Extract<FileDescription, { kind: 'vfio' }>;
+
+/**
+ * What VFIO itself records of a bound device's attachments
+ * (drivers/vfio/iommufd.c): vdev->iommufd_attached for the RID and the
+ * vdev->pasids ida. ATTACH replaces what VFIO attached and attaches anything
+ * else; DETACH only undoes what VFIO recorded. The records are VFIO's, not
+ * iommufd's: pasid 0 with VFIO_DEVICE_ATTACH_PASID reaches iommufd as the RID
+ * (IOMMU_NO_PASID) but VFIO files it under the ida.
+ */
+interface VfioAttachState {
+  rid: boolean;
+  readonly pasids: Set<number>;
+}
+
+const vfioState = new WeakMap<DeviceObject, VfioAttachState>();
+
+function stateOf(idev: DeviceObject): VfioAttachState {
+  let st = vfioState.get(idev);
+  if (st === undefined) {
+    st = { rid: false, pasids: new Set() };
+    vfioState.set(idev, st);
+  }
+  return st;
+}
 
 /** ioctl on a VFIO device fd. */
 export function vfioDeviceIoctl(
@@ -95,19 +119,36 @@ export function vfioDeviceIoctl(
       (view.getUint32(ATTACH.flags as number, true) & VFIO_DEVICE_ATTACH_PASID) !== 0;
     const pasid = withPasid ? view.getUint32(ATTACH.pasid as number, true) : IOMMU_NO_PASID;
     const ptId = view.getUint32(ATTACH.pt_id as number, true);
-    const got =
-      idev.attachment(pasid) === null ? idev.attach(ptId, pasid) : idev.replace(ptId, pasid);
+    const st = stateOf(idev);
+    // vfio_iommufd_physical_(pasid_)attach_ioas: replace what VFIO attached, else attach.
+    const known = withPasid ? st.pasids.has(pasid) : st.rid;
+    const got = known ? idev.replace(ptId, pasid) : idev.attach(ptId, pasid);
     if ('errno' in got) return fail(got.errno, got.reason);
+    if (withPasid) st.pasids.add(pasid);
+    else st.rid = true;
     view.setUint32(ATTACH.pt_id as number, got.id, true);
     const out = copyIoctlArgOut(info, copied.bytes, user, copied.userSize);
     if (!out.ok) {
       // vfio_df_ioctl_attach_pt detaches when pt_id cannot be written back, even after a replace.
-      idev.detach(pasid);
+      vfioDetach(idev, withPasid, pasid);
       return fail(out.errno, out.reason);
     }
     return 0;
   }
   const withPasid = (view.getUint32(DETACH.flags as number, true) & VFIO_DEVICE_DETACH_PASID) !== 0;
-  idev.detach(withPasid ? view.getUint32(DETACH.pasid as number, true) : IOMMU_NO_PASID);
+  vfioDetach(idev, withPasid, withPasid ? view.getUint32(DETACH.pasid as number, true) : 0);
   return 0;
+}
+
+/** vfio_iommufd_physical_(pasid_)detach_ioas: undo only what VFIO recorded. */
+function vfioDetach(idev: DeviceObject, withPasid: boolean, pasid: number): void {
+  const st = stateOf(idev);
+  if (withPasid) {
+    if (!st.pasids.delete(pasid)) return;
+    idev.detach(pasid);
+  } else {
+    if (!st.rid) return;
+    st.rid = false;
+    idev.detach(IOMMU_NO_PASID);
+  }
 }
