@@ -32,6 +32,7 @@ import {
 } from '@iommufd-sim/uapi-types';
 import { createHost, type Process } from '../src/index.js';
 import { ReferenceIoas, referenceDestroy } from './reference-ioas.js';
+import { check, median, time } from './timing.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PAGE = 4096;
@@ -42,21 +43,6 @@ const MOCK_SPAN = 2 * GiB - 16 * MiB;
 const VTD_SPAN = 4 * GiB;
 const AUTO_OPS = 100_000;
 const AREAS = 1_000_000;
-
-function time(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-function check(rc: number, what: string, proc?: Process): void {
-  if (rc < 0) throw new Error(`${what} failed with ${rc}: ${JSON.stringify(proc?.lastError())}`);
-}
 
 /** A garbage collector: node --expose-gc, or one exposed at run time; undefined if neither works. */
 function findGc(): (() => void) | undefined {

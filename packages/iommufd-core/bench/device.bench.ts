@@ -29,6 +29,7 @@ import {
 } from '@iommufd-sim/uapi-types';
 import { createHost, type Host, type Process } from '../src/index.js';
 import { ReferenceDevice } from './reference-device.js';
+import { check, median, time } from './timing.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PAGE = 4096;
@@ -39,21 +40,6 @@ const DIRTY_SPAN = 4 * GiB;
 const DIRTY_FRACTION = 0.1;
 const IOVA_BASE = 4 * GiB; // clear of the VT-d MSI window
 const DEVICE = '0000:00:02.0';
-
-function time(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - t0);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
-}
-
-function check(rc: number, what: string, proc: Process): void {
-  if (rc < 0) throw new Error(`${what} failed with ${rc}: ${JSON.stringify(proc.lastError())}`);
-}
 
 /** A deterministic pseudo-random sequence (xorshift32), so model and reference see the same addresses. */
 function randomPages(count: number, pages: number, seed: number): Uint32Array {

@@ -45,22 +45,28 @@ import {
 } from './hw-pagetable.js';
 import { type Failure, type IoPagetable, ULONG_MAX } from './io-pagetable.js';
 import { type IoasObject, offsets } from './ioas.js';
+import type { ObjectType } from './objects.js';
 
 function failWith(ucmd: Ucmd, f: Failure): number {
   return ucmd.fail(f.errno, f.reason);
 }
 
-/** iommufd_get_device: ENOENT unless `id` is a live device object. */
-function getDevice(ucmd: Ucmd, id: number): DeviceObject | number {
-  const obj = ucmd.ctx.objects.get(id, 'DEVICE');
-  if (obj !== undefined) return obj as DeviceObject;
+/** iommufd_get_object of one type: the live object, or ENOENT saying what `id` is instead. */
+function getTyped<T>(ucmd: Ucmd, id: number, type: ObjectType, what: string): T | number {
+  const obj = ucmd.ctx.objects.get(id, type);
+  if (obj !== undefined) return obj as T;
   const other = ucmd.ctx.objects.get(id);
   return ucmd.fail(
     ENOENT,
     other === undefined
       ? `there is no object ${id}`
-      : `object ${id} is a ${other.type}, not a device`,
+      : `object ${id} is a ${other.type}, not ${what}`,
   );
+}
+
+/** iommufd_get_device. */
+function getDevice(ucmd: Ucmd, id: number): DeviceObject | number {
+  return getTyped<DeviceObject>(ucmd, id, 'DEVICE', 'a device');
 }
 
 // ---- vendor data -----------------------------------------------------------------
@@ -355,17 +361,9 @@ export function getHwInfo(ucmd: Ucmd): number {
 const SET_DIRTY = offsets('iommu_hwpt_set_dirty_tracking');
 const GET_DIRTY = offsets('iommu_hwpt_get_dirty_bitmap');
 
-/** iommufd_get_hwpt_paging: ENOENT unless `id` is a live paging HWPT. */
+/** iommufd_get_hwpt_paging. */
 function getHwptPaging(ucmd: Ucmd, id: number): HwptPagingObject | number {
-  const obj = ucmd.ctx.objects.get(id, 'HWPT_PAGING');
-  if (obj !== undefined) return obj as HwptPagingObject;
-  const other = ucmd.ctx.objects.get(id);
-  return ucmd.fail(
-    ENOENT,
-    other === undefined
-      ? `there is no object ${id}`
-      : `object ${id} is a ${other.type}, not a paging HWPT`,
-  );
+  return getTyped<HwptPagingObject>(ucmd, id, 'HWPT_PAGING', 'a paging HWPT');
 }
 
 /** IOMMU_HWPT_SET_DIRTY_TRACKING: turn tracking on (clearing old dirty bits first) or off. */
