@@ -7,7 +7,7 @@
  * NEST_PARENT paging HWPT. Either may carry a FAULT object that receives its
  * devices' page requests.
  */
-import type { IommuDomain } from '@iommufd-sim/hw-models';
+import type { IommuDomain, IommuModel } from '@iommufd-sim/hw-models';
 import { EINVAL } from '@iommufd-sim/uapi-types';
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
@@ -186,8 +186,36 @@ export interface HwptNestedOptions {
 }
 
 /**
+ * The core's checks of a nesting parent (iommufd_hwpt_nested_alloc): not an
+ * automatic HWPT, allocated with NEST_PARENT, and of the same driver as the
+ * device (`model`). EINVAL with the reason, or undefined.
+ */
+export function nestParentProblem(
+  parent: HwptPagingObject,
+  model: IommuModel,
+): Failure | undefined {
+  if (parent.auto) {
+    return {
+      errno: EINVAL,
+      reason: `HWPT ${parent.id} was made automatically; a nesting parent must be allocated with NEST_PARENT`,
+    };
+  }
+  if (!parent.nestParent) {
+    return {
+      errno: EINVAL,
+      reason: `HWPT ${parent.id} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`,
+    };
+  }
+  if ((parent.domain as IommuDomain).iommu.model !== model) {
+    return { errno: EINVAL, reason: `HWPT ${parent.id} belongs to another IOMMU driver` };
+  }
+  return undefined;
+}
+
+/**
  * iommufd_hwpt_nested_alloc: a nested domain of `idev`'s IOMMU over
- * `parent`. Left pending; the caller finalizes it.
+ * `parent`, which the caller checked with {@link nestParentProblem}. Left
+ * pending; the caller finalizes it.
  */
 export function allocHwptNested(
   ctx: IommufdContext,
@@ -197,16 +225,6 @@ export function allocHwptNested(
 ): HwptNestedObject | Failure {
   const { iommu } = idev.hostDevice;
   const parentDomain = parent.domain as IommuDomain;
-  if (parent.auto || !parent.nestParent || parentDomain.iommu.model !== iommu.model) {
-    return {
-      errno: EINVAL,
-      reason: parent.auto
-        ? `HWPT ${parent.id} was made automatically; a nesting parent must be allocated with NEST_PARENT`
-        : !parent.nestParent
-          ? `HWPT ${parent.id} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`
-          : `HWPT ${parent.id} belongs to another IOMMU driver`,
-    };
-  }
   const hwpt = new HwptNestedObject(parent);
   const full = ctx.objects.allocate(hwpt);
   if (full !== undefined) {

@@ -41,7 +41,8 @@ import {
   allocHwptNested,
   allocHwptPaging,
   type HwptObject,
-  HwptPagingObject,
+  type HwptPagingObject,
+  nestParentProblem,
 } from './hw-pagetable.js';
 import { type Failure, type IoPagetable, ULONG_MAX } from './io-pagetable.js';
 import { type IoasObject, offsets } from './ioas.js';
@@ -224,14 +225,8 @@ function allocPagingForUser(
     return { errno: EOPNOTSUPP, reason: 'a NEST_PARENT HWPT cannot take a fault object' };
   }
   if (dataLen !== 0) {
-    // Every 6.17 driver's domain_alloc_paging_flags refuses user data.
-    const hwpt = new HwptPagingObject(ucmd.ctx, ioas, false);
-    const full = ucmd.ctx.objects.allocate(hwpt);
-    if (full !== undefined) {
-      hwpt.destroy();
-      return full;
-    }
-    ucmd.ctx.objects.abort(hwpt);
+    // Every 6.17 driver's domain_alloc_paging_flags refuses user data (the kernel's
+    // object is allocated and aborted around it, which leaves no trace).
     return { errno: EOPNOTSUPP, reason: `${iommu.name}: a paging domain takes no user data` };
   }
   return allocHwptPaging(ucmd.ctx, ioas, idev, {
@@ -270,7 +265,7 @@ function allocNestedForUser(
   const pasid = (flags & IOMMU_HWPT_ALLOC_PASID) !== 0;
   const iopf = (flags & IOMMU_HWPT_FAULT_ID_VALID) !== 0;
   // The core checks the parent before the driver sees the data.
-  const probe = checkNestParent(parent, iommu.model);
+  const probe = nestParentProblem(parent, iommu.model);
   if (probe !== undefined) return probe;
   let data: Uint8Array;
   if (dataType !== vendor.type) {
@@ -281,25 +276,6 @@ function allocNestedForUser(
     data = got;
   }
   return allocHwptNested(ucmd.ctx, parent, idev, { pasid, iopf, dataType, data });
-}
-
-function checkNestParent(parent: HwptPagingObject, model: IommuModel): Failure | undefined {
-  if (parent.auto) {
-    return {
-      errno: EINVAL,
-      reason: `HWPT ${parent.id} was made automatically; a nesting parent must be allocated with NEST_PARENT`,
-    };
-  }
-  if (!parent.nestParent) {
-    return {
-      errno: EINVAL,
-      reason: `HWPT ${parent.id} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`,
-    };
-  }
-  if ((parent.domain as IommuDomain).iommu.model !== model) {
-    return { errno: EINVAL, reason: `HWPT ${parent.id} belongs to another IOMMU driver` };
-  }
-  return undefined;
 }
 
 // ---- IOMMU_GET_HW_INFO -------------------------------------------------------------

@@ -333,6 +333,19 @@ export class IoPagetable {
   }
 
   /**
+   * iopt_unmap_iova: {@link unmapRange} of [iova, iova + length), after
+   * length 0 (EINVAL) and a wrap past 2^64 (EOVERFLOW) are refused.
+   */
+  unmapIova(iova: bigint, length: bigint): { bytes: bigint; failure?: Failure } {
+    if (length === 0n) return { bytes: 0n, failure: failure(EINVAL, 'length is 0') };
+    const last = iova + length - 1n;
+    if (last > ULONG_MAX) {
+      return { bytes: 0n, failure: failure(EOVERFLOW, 'iova + length wraps past 2^64') };
+    }
+    return this.unmapRange(iova, last);
+  }
+
+  /**
    * iopt_unmap_iova_range: remove every area inside [start, last]. An area
    * that is only partly inside is ENOENT; areas removed before it stay
    * removed (the kernel is not atomic here). Returns the bytes unmapped.

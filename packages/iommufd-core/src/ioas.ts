@@ -368,10 +368,7 @@ export function ioasUnmap(ucmd: Ucmd): number {
         'iova or length is ULONG_MAX or more (and not the unmap-all case)',
       );
     }
-    if (length === 0n) return ucmd.fail(EINVAL, 'length is 0');
-    const last = iova + length - 1n;
-    if (last > ULONG_MAX) return ucmd.fail(EOVERFLOW, 'iova + length wraps past 2^64');
-    result = ioas.iopt.unmapRange(iova, last);
+    result = ioas.iopt.unmapIova(iova, length);
   }
   if (result.failure !== undefined) return failWith(ucmd, result.failure);
   ucmd.setU64(UNMAP.length as number, result.bytes);

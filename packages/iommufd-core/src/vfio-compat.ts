@@ -22,7 +22,6 @@ import {
   ENOENT,
   ENOTTY,
   EOPNOTSUPP,
-  EOVERFLOW,
   IOMMU_VFIO_IOAS_CLEAR,
   IOMMU_VFIO_IOAS_GET,
   IOMMU_VFIO_IOAS_SET,
@@ -439,20 +438,6 @@ function mapDma(call: Call): number {
 const UNMAP = offsets('vfio_iommu_type1_dma_unmap');
 const UNMAP_MIN = vfioContainerIoctls.VFIO_IOMMU_UNMAP_DMA.minSize;
 
-/** iopt_unmap_iova: length 0 is EINVAL and a wrap EOVERFLOW, before anything is looked at. */
-function unmapIova(
-  ioas: IoasObject,
-  iova: bigint,
-  size: bigint,
-): { bytes: bigint; failure?: Failure } {
-  if (size === 0n) return { bytes: 0n, failure: { errno: EINVAL, reason: 'size is 0' } };
-  const last = iova + size - 1n;
-  if (last > ULONG_MAX) {
-    return { bytes: 0n, failure: { errno: EOVERFLOW, reason: 'iova + size wraps past 2^64' } };
-  }
-  return ioas.iopt.unmapRange(iova, last);
-}
-
 /**
  * iommufd_vfio_unmap_dma: unmap whole mappings in [iova, iova + size), or,
  * with VFIO_DMA_UNMAP_FLAG_ALL, everything. Under type1 (large pages off) the
@@ -500,7 +485,7 @@ function unmapDma(call: Call): number {
       const bad = ioas.iopt.cutIova(cuts);
       if (bad !== undefined) return call.failWith(bad);
     }
-    result = unmapIova(ioas, iova, size);
+    result = ioas.iopt.unmapIova(iova, size);
   }
   view.setBigUint64(UNMAP.size as number, result.bytes, true);
   if (!call.write(0, arg)) {
