@@ -139,6 +139,15 @@ const U64_MAX = (1n << 64n) - 1n;
 const isU32 = (value: unknown): value is number =>
   typeof value === 'number' && value >>> 0 === value;
 
+/** A frozen copy of a request whose fields fit the uAPI record, or null. */
+function frozenCopy(request: IopfRequest): IopfRequest | null {
+  if (typeof request !== 'object' || request === null) return null;
+  const { flags, pasid, grpid, perm, addr } = request;
+  if (!isU32(flags) || !isU32(pasid) || !isU32(grpid) || !isU32(perm)) return null;
+  if (typeof addr !== 'bigint' || addr < 0n || addr > U64_MAX) return null;
+  return Object.freeze({ flags, pasid, grpid, perm, addr });
+}
+
 /**
  * The IOPF queue of one iommufd FAULT object. The device side calls
  * `enqueue`; the fault fd's read() and write() are `read` and `write`, which
@@ -186,13 +195,9 @@ export class IopfQueue {
    * for a request without LAST_PAGE.
    */
   enqueue(deviceId: number, request: IopfRequest, context?: unknown): number {
-    if (typeof request !== 'object' || request === null) return -EINVAL;
-    const { flags, pasid, grpid, perm, addr } = request;
-    if (!isU32(deviceId) || !isU32(flags) || !isU32(pasid) || !isU32(grpid) || !isU32(perm)) {
-      return -EINVAL;
-    }
-    if (typeof addr !== 'bigint' || addr < 0n || addr > U64_MAX) return -EINVAL;
-    const copy: IopfRequest = Object.freeze({ flags, pasid, grpid, perm, addr });
+    const copy = isU32(deviceId) ? frozenCopy(request) : null;
+    if (copy === null) return -EINVAL;
+    const { flags, grpid } = copy;
     this.counts.requests++;
     let waiting = this.partial.get(deviceId);
     if ((flags & IOMMU_PGFAULT_FLAGS_LAST_PAGE) === 0) {
@@ -214,6 +219,29 @@ export class IopfQueue {
     }
     requests.push(copy);
     this.deliver.push({ deviceId, requests, context, cookie: 0 });
+    this.counts.groupsCompleted++;
+    this.signal.notify();
+    return 0;
+  }
+
+  /**
+   * Takes a whole group at once, already gathered by the caller (the IOMMU
+   * core keeps the partial list when it routes requests itself): `requests`
+   * in arrival order, the LAST_PAGE one last, queued as one readable group of
+   * device `deviceId` with `context` (see {@link enqueue}). The requests'
+   * flags are copied as they are. Returns 0, or -EINVAL (queue unchanged)
+   * for an empty group or a field that is not a u32 / an address not a u64.
+   */
+  enqueueGroup(deviceId: number, requests: readonly IopfRequest[], context?: unknown): number {
+    if (!isU32(deviceId) || !Array.isArray(requests) || requests.length === 0) return -EINVAL;
+    const copies: IopfRequest[] = [];
+    for (const request of requests) {
+      const copy = frozenCopy(request);
+      if (copy === null) return -EINVAL;
+      copies.push(copy);
+    }
+    this.counts.requests += copies.length;
+    this.deliver.push({ deviceId, requests: copies, context, cookie: 0 });
     this.counts.groupsCompleted++;
     this.signal.notify();
     return 0;

@@ -64,4 +64,28 @@ describe('IopfQueue: group context', () => {
     ]);
     expect(queue.pendingGroups().map((g) => g.context)).toEqual([pasidSlot]);
   });
+  it('enqueueGroup queues a gathered group at once, records in order, with its context; a bad member queues nothing', () => {
+    const responses: PageResponse[] = [];
+    const queue = new IopfQueue({ onResponse: (r) => responses.push(r) });
+    const route = { tag: 'route' };
+    expect(queue.enqueueGroup(9, [])).toBe(-22);
+    expect(queue.enqueueGroup(9, [req(3), { ...req(3, LAST), perm: -1 }])).toBe(-22);
+    expect(queue.readable()).toBe(false);
+    expect(queue.stats().requests).toBe(0);
+    expect(queue.enqueueGroup(9, [req(3), req(3), req(3, LAST)], route)).toBe(0);
+    expect(queue.stats()).toMatchObject({
+      requests: 3,
+      partial: 0,
+      groupsCompleted: 1,
+      groupsQueued: 1,
+    });
+    const buf = new Uint8Array(120);
+    expect(queue.read(buf)).toBe(120);
+    const view = new DataView(buf.buffer);
+    expect([0, 40, 80].map((at) => view.getUint32(at, true))).toEqual([0, 0, LAST]); // flags as given
+    expect([0, 40, 80].map((at) => view.getUint32(at + 4, true))).toEqual([9, 9, 9]); // dev_id
+    expect(queue.write(answer(1, 1))).toBe(8);
+    expect(responses[0]?.context).toBe(route);
+    expect(responses[0]?.requests).toHaveLength(3);
+  });
 });

@@ -95,17 +95,8 @@ export class FaultObject extends IommufdObject {
    * does not fit the uAPI fields (nothing is queued then).
    */
   deliver(route: FaultRoute, requests: readonly IopfRequest[]): number {
-    const last = requests.length - 1;
-    for (let i = 0; i < last; i++) {
-      const rc = this.queue.enqueue(route.idev.id, requests[i] as IopfRequest);
-      if (rc !== 0) {
-        this.queue.discardPartial(route.idev.id);
-        return rc;
-      }
-    }
-    const rc = this.queue.enqueue(route.idev.id, requests[last] as IopfRequest, route);
-    if (rc !== 0) this.queue.discardPartial(route.idev.id);
-    return rc;
+    // The router gathered the group (the IOMMU core's partial list): queue it whole.
+    return this.queue.enqueueGroup(route.idev.id, requests, route);
   }
 
   /**
