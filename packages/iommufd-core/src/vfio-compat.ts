@@ -142,6 +142,22 @@ class Call {
     return asUserMemory(this.user).read(0, length, out, 0) ? out : undefined;
   }
 
+  /**
+   * The VFIO argsz rule: copy the first `minsz` bytes (EFAULT), then refuse
+   * an `argsz` below them (EINVAL, naming `what` ends there). The bytes, or
+   * -errno after recording why.
+   */
+  readArgsz(minsz: number, what: string): DataView | number {
+    const head = this.read(minsz);
+    if (head === undefined) {
+      return this.fail(EFAULT, `the first ${minsz} bytes of the argument cannot be read`);
+    }
+    const view = new DataView(head.buffer);
+    const argsz = view.getUint32(0, true);
+    if (argsz < minsz) return this.fail(EINVAL, `argsz ${argsz} is below ${minsz}, ${what}`);
+    return view;
+  }
+
   /** copy_to_user of `bytes` at `offset` past the argument; false if any byte cannot be written. */
   write(offset: number, bytes: Uint8Array): boolean {
     return this.user !== null && asUserMemory(this.user).write(offset, bytes);
@@ -335,24 +351,15 @@ const CAP_FILLERS: readonly CapFiller[] = [fillDmaAvail, fillIovaRange];
  * Nothing is written past `argsz`.
  */
 function getInfo(call: Call): number {
-  const head = call.read(INFO_MIN);
-  if (head === undefined) {
-    return call.fail(EFAULT, `the first ${INFO_MIN} bytes of the argument cannot be read`);
-  }
-  const view = new DataView(head.buffer);
+  const view = call.readArgsz(INFO_MIN, 'the end of iova_pgsizes in struct vfio_iommu_type1_info');
+  if (typeof view === 'number') return view;
   const argsz = view.getUint32(INFO.argsz as number, true);
-  if (argsz < INFO_MIN) {
-    return call.fail(
-      EINVAL,
-      `argsz ${argsz} is below ${INFO_MIN}, the end of iova_pgsizes in struct vfio_iommu_type1_info`,
-    );
-  }
   const outLen = Math.min(argsz, INFO_SIZE);
   const ioas = call.compatIoas();
   if (ioas === undefined) return -ENODEV;
 
   const info = new Uint8Array(INFO_SIZE);
-  info.set(head);
+  info.set(new Uint8Array(view.buffer));
   const out = new DataView(info.buffer);
   out.setUint32(INFO.flags as number, VFIO_IOMMU_INFO_PGSIZES, true);
   out.setBigUint64(INFO.iova_pgsizes as number, pageSizes(ioas), true);
@@ -398,19 +405,9 @@ const MAP_FLAGS = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE;
  * compat IOAS, pinned and charged as IOMMU_IOAS_MAP would for this process.
  */
 function mapDma(call: Call): number {
-  const arg = call.read(MAP_MIN);
-  if (arg === undefined) {
-    return call.fail(EFAULT, `the first ${MAP_MIN} bytes of the argument cannot be read`);
-  }
-  const view = new DataView(arg.buffer);
-  const argsz = view.getUint32(MAP.argsz as number, true);
+  const view = call.readArgsz(MAP_MIN, 'sizeof(struct vfio_iommu_type1_dma_map)');
+  if (typeof view === 'number') return view;
   const flags = view.getUint32(MAP.flags as number, true);
-  if (argsz < MAP_MIN) {
-    return call.fail(
-      EINVAL,
-      `argsz ${argsz} is below ${MAP_MIN}, sizeof(struct vfio_iommu_type1_dma_map)`,
-    );
-  }
   if ((flags & ~MAP_FLAGS) !== 0) {
     return call.fail(
       EINVAL,
@@ -445,19 +442,9 @@ const UNMAP_MIN = vfioContainerIoctls.VFIO_IOMMU_UNMAP_DMA.minSize;
  * 24 bytes come back with `size` = bytes unmapped, on failure too.
  */
 function unmapDma(call: Call): number {
-  const arg = call.read(UNMAP_MIN);
-  if (arg === undefined) {
-    return call.fail(EFAULT, `the first ${UNMAP_MIN} bytes of the argument cannot be read`);
-  }
-  const view = new DataView(arg.buffer);
-  const argsz = view.getUint32(UNMAP.argsz as number, true);
+  const view = call.readArgsz(UNMAP_MIN, 'sizeof(struct vfio_iommu_type1_dma_unmap)');
+  if (typeof view === 'number') return view;
   const flags = view.getUint32(UNMAP.flags as number, true);
-  if (argsz < UNMAP_MIN) {
-    return call.fail(
-      EINVAL,
-      `argsz ${argsz} is below ${UNMAP_MIN}, sizeof(struct vfio_iommu_type1_dma_unmap)`,
-    );
-  }
   if ((flags & ~VFIO_DMA_UNMAP_FLAG_ALL) !== 0) {
     return call.fail(
       EINVAL,
@@ -488,7 +475,7 @@ function unmapDma(call: Call): number {
     result = ioas.iopt.unmapIova(iova, size);
   }
   view.setBigUint64(UNMAP.size as number, result.bytes, true);
-  if (!call.write(0, arg)) {
+  if (!call.write(0, new Uint8Array(view.buffer))) {
     return call.fail(EFAULT, `the first ${UNMAP_MIN} bytes of the argument cannot be written back`);
   }
   if (result.failure !== undefined) return call.failWith(result.failure);
