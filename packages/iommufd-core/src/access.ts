@@ -89,51 +89,19 @@ export class AccessObject extends IommufdObject implements IoptAccess {
     write: boolean,
     verify?: (pieces: readonly PinnedPiece[]) => Failure | undefined,
   ): AccessItem | Failure {
-    if (length === 0n) return { errno: EINVAL, reason: 'length is 0' };
-    const last = iova + length - 1n;
-    if (last > ULONG_MAX) return { errno: EOVERFLOW, reason: 'iova + length wraps past 2^64' };
     const ioas = this.ioas;
-    if (ioas === null) return { errno: ENOENT, reason: 'the access has no IOAS' };
-    const pieces: PinnedPiece[] = [];
-    let bad: Failure | undefined;
-    const covered = ioas.iopt.forEachContig(iova, last, (area, cur, end) => {
-      const startByte = area.startByte + (cur - area.iova);
-      const endByte = area.startByte + (end - area.iova);
-      if (startByte % PAGE !== 0n || (end !== last && (endByte + 1n) % PAGE !== 0n)) {
-        bad = { errno: EINVAL, reason: 'the range does not start on a page boundary of its area' };
-        return false;
+    if (ioas === null) {
+      if (length === 0n) return { errno: EINVAL, reason: 'length is 0' };
+      if (iova + length - 1n > ULONG_MAX) {
+        return { errno: EOVERFLOW, reason: 'iova + length wraps past 2^64' };
       }
-      if (write && (area.prot & IOMMU_WRITE) === 0) {
-        bad = { errno: EPERM, reason: 'write access asked for a read-only area' };
-        return false;
-      }
-      const first = Number(startByte / PAGE);
-      const lastIndex = Number(endByte / PAGE);
-      const rc = (area.pages as NonNullable<Area['pages']>).use(
-        first,
-        lastIndex,
-        this.limitPages(),
-      );
-      if (rc !== 0) {
-        bad = {
-          errno: -rc,
-          reason:
-            rc === -EFAULT
-              ? 'the source pages cannot be pinned'
-              : 'pinning would exceed RLIMIT_MEMLOCK',
-        };
-        return false;
-      }
-      area.numAccesses++;
-      pieces.push({ area, first, last: lastIndex });
-      return true;
-    });
-    if (bad === undefined && !covered) {
-      bad = { errno: ENOENT, reason: 'the range is not covered by mapped areas without a hole' };
+      return { errno: ENOENT, reason: 'the access has no IOAS' };
     }
-    if (bad === undefined && verify !== undefined) bad = verify(pieces);
+    const pieces = pinIoasRange(ioas, iova, length, write, this.limitPages(), false);
+    if (!Array.isArray(pieces)) return pieces;
+    const bad = verify?.(pieces);
     if (bad !== undefined) {
-      for (const p of pieces) this.unpinPiece(p);
+      unpinPieces(pieces, false);
       return bad;
     }
     const item: AccessItem = { id: this.nextItem++, iova, length, pieces };
@@ -146,7 +114,7 @@ export class AccessObject extends IommufdObject implements IoptAccess {
     const item = this.items.get(id);
     if (item === undefined) return false;
     this.items.delete(id);
-    for (const p of item.pieces) this.unpinPiece(p);
+    unpinPieces(item.pieces, false);
     return true;
   }
 
@@ -217,12 +185,76 @@ export class AccessObject extends IommufdObject implements IoptAccess {
     this.detachIoas();
   }
 
-  private unpinPiece(p: PinnedPiece): void {
-    p.area.numAccesses--;
-    (p.area.pages as NonNullable<Area['pages']>).unuse(p.first, p.last);
-  }
-
   private limitPages(): number {
     return this.ctx.host.current?.limitPages ?? Number.MAX_SAFE_INTEGER;
+  }
+}
+
+/**
+ * Pin [iova, iova + length) of `ioas` for an access (iopt_access_pages):
+ * every area must start the range on a page boundary, writes need writable
+ * areas, the range must be covered without a hole (ENOENT). `lock` marks
+ * the areas locked (an internal access, such as a HW queue's), so an unmap
+ * of them is EBUSY instead of asking the access to let go. The pinned
+ * pieces, or the failure with nothing left pinned.
+ */
+export function pinIoasRange(
+  ioas: IoasObject,
+  iova: bigint,
+  length: bigint,
+  write: boolean,
+  limitPages: number,
+  lock: boolean,
+): PinnedPiece[] | Failure {
+  if (length === 0n) return { errno: EINVAL, reason: 'length is 0' };
+  const last = iova + length - 1n;
+  if (last > ULONG_MAX) return { errno: EOVERFLOW, reason: 'iova + length wraps past 2^64' };
+  const pieces: PinnedPiece[] = [];
+  let bad: Failure | undefined;
+  const covered = ioas.iopt.forEachContig(iova, last, (area, cur, end) => {
+    const startByte = area.startByte + (cur - area.iova);
+    const endByte = area.startByte + (end - area.iova);
+    if (startByte % PAGE !== 0n || (end !== last && (endByte + 1n) % PAGE !== 0n)) {
+      bad = { errno: EINVAL, reason: 'the range does not start on a page boundary of its area' };
+      return false;
+    }
+    if (write && (area.prot & IOMMU_WRITE) === 0) {
+      bad = { errno: EPERM, reason: 'write access asked for a read-only area' };
+      return false;
+    }
+    const first = Number(startByte / PAGE);
+    const lastIndex = Number(endByte / PAGE);
+    const rc = (area.pages as NonNullable<Area['pages']>).use(first, lastIndex, limitPages);
+    if (rc !== 0) {
+      bad = {
+        errno: -rc,
+        reason:
+          rc === -EFAULT
+            ? 'the source pages cannot be pinned'
+            : 'pinning would exceed RLIMIT_MEMLOCK',
+      };
+      return false;
+    }
+    if (lock) area.numLocks++;
+    else area.numAccesses++;
+    pieces.push({ area, first, last: lastIndex });
+    return true;
+  });
+  if (bad === undefined && !covered) {
+    bad = { errno: ENOENT, reason: 'the range is not covered by mapped areas without a hole' };
+  }
+  if (bad !== undefined) {
+    unpinPieces(pieces, lock);
+    return bad;
+  }
+  return pieces;
+}
+
+/** Undo {@link pinIoasRange}. */
+export function unpinPieces(pieces: readonly PinnedPiece[], lock: boolean): void {
+  for (const p of pieces) {
+    if (lock) p.area.numLocks--;
+    else p.area.numAccesses--;
+    (p.area.pages as NonNullable<Area['pages']>).unuse(p.first, p.last);
   }
 }

@@ -67,10 +67,21 @@ export class Backing {
     this.holders++;
   }
 
+  /** Called when the last mapping or pin lets go (a driver's mmap region drops its object reference). */
+  onIdle: (() => void) | null = null;
+
   /** A mapping or a pin stops using the frames; the last one gives them back to the host. */
   release(): void {
     this.holders--;
-    if (this.holders === 0) this.memory.fill(this.basePa, this.pages * PAGE_SIZE, 0);
+    if (this.holders === 0) {
+      this.memory.fill(this.basePa, this.pages * PAGE_SIZE, 0);
+      this.onIdle?.();
+    }
+  }
+
+  /** Mappings and pins using the frames now. */
+  get holderCount(): number {
+    return this.holders;
   }
 }
 

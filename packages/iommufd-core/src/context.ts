@@ -6,12 +6,15 @@
 import type { AccountMode } from './accounting.js';
 import type { Host } from './host.js';
 import type { IoasObject } from './ioas.js';
+import { MmapRegions } from './mmap-regions.js';
 import { ObjectTable } from './objects.js';
 
 /** An open /dev/iommu. */
 export class IommufdContext {
   /** Its objects. */
   readonly objects = new ObjectTable();
+  /** Regions drivers published for mmap on this iommufd (vIOMMU pages). */
+  readonly mmaps = new MmapRegions();
   /** IOMMU_OPTION_RLIMIT_MODE: 'user' (0) or 'mm' (1). */
   accountMode: AccountMode = 'user';
   /** The IOAS of the VFIO compatibility ioctls (IOMMU_VFIO_IOAS), if set. */

@@ -23,6 +23,7 @@ import {
 import type { Failure } from './io-pagetable.js';
 import type { IoasObject } from './ioas.js';
 import { IommufdObject } from './objects.js';
+import type { VdeviceObject } from './viommu.js';
 
 /** The RID's attachment key (the kernel's IOMMU_NO_PASID). */
 export const IOMMU_NO_PASID = 0;
@@ -32,6 +33,8 @@ export class DeviceObject extends IommufdObject {
   readonly type = 'DEVICE' as const;
   /** What each of its PASIDs (and its RID, at {@link IOMMU_NO_PASID}) is attached to. */
   readonly attachments = new Map<number, HwptObject>();
+  /** Its vDEVICE (one at most, across all vIOMMUs). */
+  vdevice: VdeviceObject | null = null;
   private bound = true;
 
   constructor(
@@ -60,6 +63,8 @@ export class DeviceObject extends IommufdObject {
   unbind(): void {
     if (!this.bound) return;
     this.bound = false;
+    // iommufd_device_pre_destroy: the vDEVICE goes, its id stays a tombstone until close.
+    if (this.vdevice !== null) this.ctx.objects.tombstone(this.vdevice);
     this.detachAll();
     this.users--;
     this.ctx.objects.remove(this);
@@ -99,8 +104,10 @@ export class DeviceObject extends IommufdObject {
     const hwpt = this.attachments.get(pasid);
     if (hwpt === undefined) return;
     const { iommu, device } = this.hostDevice;
-    if (pasid === IOMMU_NO_PASID) iommu.detach(device);
-    else if (this.maxPasids() > 0) iommu.detach(device, pasid);
+    if (pasid === IOMMU_NO_PASID) {
+      iommu.detach(device);
+      viommuOf(hwpt)?.driver.forgetMaster(device);
+    } else if (this.maxPasids() > 0) iommu.detach(device, pasid);
     this.attachments.delete(pasid);
     hwpt.fault?.respondAttachment(this, pasid);
     // find_hwpt_paging: a nested HWPT's regions live in its parent's IOAS.
@@ -210,12 +217,24 @@ export class DeviceObject extends IommufdObject {
     // __iommu_set_group_pasid skips a device with max_pasids 0: the PASID is
     // recorded as attached, the driver never hears of it.
     if (pasid !== IOMMU_NO_PASID && this.maxPasids() === 0) return undefined;
+    // A vIOMMU's nested domain takes only a device with a vDEVICE there (the drivers' attach).
+    const viommu = viommuOf(hwpt);
+    if (viommu !== null && pasid === IOMMU_NO_PASID) {
+      const bad = viommu.driver.vmasterProblem(device);
+      if (bad !== undefined) return { errno: bad.errno, reason: `${iommu.name}: ${bad.reason}` };
+    }
     const hw = iommu.attach(
       device,
       hwpt.domain as IommuDomain,
       pasid === IOMMU_NO_PASID ? undefined : pasid,
     );
-    return hw.ok ? undefined : { errno: hw.errno, reason: `${iommu.name}: ${hw.reason}` };
+    if (!hw.ok) return { errno: hw.errno, reason: `${iommu.name}: ${hw.reason}` };
+    if (pasid === IOMMU_NO_PASID) {
+      const old = viommuOf(this.attachments.get(IOMMU_NO_PASID) ?? null);
+      if (old !== null && old !== viommu) old.driver.forgetMaster(device);
+      viommu?.driver.attachNested(device);
+    }
+    return undefined;
   }
 
   /** iommufd_hw_pagetable_attach: `pasid` must not be attached yet. */
@@ -331,6 +350,11 @@ export class DeviceObject extends IommufdObject {
     this.attachments.delete(pasid);
     hwpt.users--;
   }
+}
+
+/** The vIOMMU a HWPT was allocated on, if any. */
+function viommuOf(hwpt: HwptObject | null): HwptNestedObject['viommu'] {
+  return hwpt instanceof HwptNestedObject ? hwpt.viommu : null;
 }
 
 /** iommufd_device_bind: a new device object in `ctx` (EBUSY if the device is bound already). */

@@ -20,6 +20,7 @@ import {
 } from '@iommufd-sim/uapi-types';
 import type { IommufdContext } from './context.js';
 import { IOCTL_HANDLERS } from './ioctl-table.js';
+import { isMultiSidIoctl, multiSidIoctl } from './multi-sid.js';
 import type { Process } from './process.js';
 import { vfioCompatIoctl } from './vfio-compat.js';
 
@@ -134,6 +135,9 @@ export function dispatchIommufd(
   request: number,
   user: UserMemory | Uint8Array | null,
 ): number {
+  if (ctx.host.viommuSettings.multiSid && isMultiSidIoctl(request)) {
+    return multiSidIoctl(ctx, proc, request, user);
+  }
   const nr = _IOC_NR(request);
   const info = ioctlByRequest(request);
   if (nr < CMD_FIRST || nr > (ctx.host.selftest ? CMD_LAST : CMD_LAST_NO_SELFTEST)) {

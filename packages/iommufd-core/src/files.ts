@@ -9,6 +9,7 @@ import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import type { FaultObject } from './fault.js';
 import type { HostDevice } from './host.js';
+import type { VeventqObject } from './veventq.js';
 
 /** What an fd refers to. */
 export type FileDescription =
@@ -17,7 +18,9 @@ export type FileDescription =
   | { readonly kind: 'memfd'; readonly file: MemFile; refs: number }
   | { readonly kind: 'access'; readonly access: AccessObject; refs: number }
   /** A fault fd (IOMMU_FAULT_QUEUE_ALLOC): read() faults, write() responses, poll(). */
-  | { readonly kind: 'fault'; readonly fault: FaultObject; refs: number };
+  | { readonly kind: 'fault'; readonly fault: FaultObject; refs: number }
+  /** A vEVENTQ fd (IOMMU_VEVENTQ_ALLOC): read() events, poll(). */
+  | { readonly kind: 'veventq'; readonly veventq: VeventqObject; refs: number };
 
 /** Drop one reference; the last one releases what the description holds. */
 export function releaseFile(f: FileDescription): void {
@@ -40,6 +43,9 @@ export function releaseFile(f: FileDescription): void {
     case 'fault':
       // Drops the fd's references on the object and the context only (eventq.c's release).
       f.fault.closeFile();
+      return;
+    case 'veventq':
+      f.veventq.closeFile();
       return;
   }
 }

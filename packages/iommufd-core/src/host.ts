@@ -20,11 +20,18 @@ import {
   PhysicalMemory,
 } from '@iommufd-sim/hw-models';
 import { MOCK_FLAGS_DEVICE_PASID } from '@iommufd-sim/uapi-types';
+import {
+  Tegra241Cmdqv,
+  type Tegra241CmdqvConfig,
+  type ViommuHostSupport,
+  type ViommuSettings,
+} from '@iommufd-sim/viommu';
 import { UserAccount } from './accounting.js';
 import { Backing, HPAGE_SIZE, PAGE_SIZE } from './address-space.js';
 import type { DeviceObject } from './device.js';
 import { type DmaTransfer, IopfRouter } from './iopf.js';
 import { Process, type ProcessOptions } from './process.js';
+import type { ViommuObject } from './viommu.js';
 
 /** A device in a host configuration: the hardware description plus the IOMMU it sits behind. */
 export interface HostDeviceConfig extends DeviceConfig {
@@ -40,6 +47,20 @@ export interface HostConfig {
   readonly devices?: readonly HostDeviceConfig[];
   /** Enable IOMMU_TEST_CMD and the selftest mock devices (CONFIG_IOMMUFD_TEST). Default false. */
   readonly selftest?: boolean;
+  /** vIOMMU options. Default: the kernel's behaviour, no Tegra241 CMDQV. */
+  readonly viommu?: HostViommuConfig;
+}
+
+/** vIOMMU options of a host. */
+export interface HostViommuConfig {
+  /**
+   * The multi-SID extension (not in Linux): a vDEVICE may carry a virtual
+   * stream id per physical one, set with IOMMUFD_EXT_VDEVICE_SET_VSID (see
+   * the viommu package). Off by default, so vDEVICEs have one SID as in 6.17.
+   */
+  readonly multiSid?: boolean;
+  /** SMMUv3 instances, by IOMMU name, that are Tegra241 SMMUs with a CMDQV (vIOMMU type TEGRA241_CMDQV). */
+  readonly tegra241Cmdqv?: Readonly<Record<string, Tegra241CmdqvConfig>>;
 }
 
 /** A device of the host, with its VFIO cdev node. */
@@ -101,6 +122,11 @@ export class Host {
    * answered INVALID ('aborted').
    */
   onDmaComplete: ((transfer: DmaTransfer) => void) | null = null;
+  /** Host-wide vIOMMU settings. */
+  readonly viommuSettings: ViommuSettings;
+  /** Every live vIOMMU of every context (hardware events are offered to them). */
+  readonly liveViommus = new Set<ViommuObject>();
+  private readonly cmdqvs = new Map<IommuInstance, Tegra241Cmdqv>();
   private readonly hostDevices = new WeakMap<Device, HostDevice>();
   private readonly users = new Map<number, UserAccount>();
   private readonly backings: Backing[] = [];
@@ -114,11 +140,22 @@ export class Host {
     this.selftest = config.selftest === true;
     this.iopf = new IopfRouter(this);
     const env = { memory: this.memory, allocator: this.tables };
+    this.viommuSettings = { multiSid: config.viommu?.multiSid === true };
     for (const c of config.iommus ?? [{ name: 'mock0', model: 'mock' as const }]) {
       if (this.iommus.has(c.name)) throw new Error(`two IOMMUs are named '${c.name}'`);
       const iommu = createIommu(c, env);
       this.iopf.install(iommu);
+      this.installEvents(iommu);
       this.iommus.set(c.name, iommu);
+    }
+    for (const [name, cmdqv] of Object.entries(config.viommu?.tegra241Cmdqv ?? {})) {
+      const iommu = this.iommus.get(name);
+      if (iommu?.model !== 'smmuv3') {
+        throw new Error(
+          `viommu.tegra241Cmdqv names '${name}', which is not an SMMUv3 of this host`,
+        );
+      }
+      this.cmdqvs.set(iommu, new Tegra241Cmdqv(cmdqv));
     }
     for (const d of config.devices ?? []) {
       const iommu = this.iommus.get(d.iommu);
@@ -138,7 +175,30 @@ export class Host {
     if (this.selftest) {
       this.mockIommu = new MockIommu({ name: 'iommufd-selftest', model: 'mock' }, env);
       this.iopf.install(this.mockIommu);
+      this.installEvents(this.mockIommu);
     }
+  }
+
+  /** What vIOMMUs on `iommu` may be (the settings, and its CMDQV if it is a Tegra241 SMMU). */
+  viommuSupport(iommu: IommuInstance): ViommuHostSupport {
+    return { settings: this.viommuSettings, cmdqv: this.cmdqvs.get(iommu) ?? null };
+  }
+
+  /** The Tegra241 CMDQV of `iommu`, if it has one. */
+  cmdqvOf(iommu: IommuInstance): Tegra241Cmdqv | undefined {
+    return this.cmdqvs.get(iommu);
+  }
+
+  // Every fault the hardware records is offered to the vIOMMUs of that IOMMU
+  // (arm_smmu_handle_event → arm_vmaster_report_event).
+  private installEvents(iommu: IommuInstance): void {
+    iommu.onFault = (fault) => {
+      for (const v of this.liveViommus) {
+        if (v.driver.iommu !== iommu) continue;
+        const event = v.driver.guestEvent(fault);
+        if (event !== null) v.report(event);
+      }
+    };
   }
 
   /** A new process; see {@link ProcessOptions}. */

@@ -9,12 +9,14 @@
  */
 import type { IommuDomain, IommuModel } from '@iommufd-sim/hw-models';
 import { EINVAL } from '@iommufd-sim/uapi-types';
+import type { UserData } from '@iommufd-sim/viommu';
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import type { FaultObject } from './fault.js';
 import type { Failure } from './io-pagetable.js';
 import type { IoasObject } from './ioas.js';
 import { IommufdObject } from './objects.js';
+import type { ViommuObject } from './viommu.js';
 
 /** What every HWPT has. */
 export abstract class HwptObject extends IommufdObject {
@@ -101,16 +103,23 @@ export class HwptPagingObject extends HwptObject {
   }
 }
 
-/** A nested HWPT: the user's stage 1 over a NEST_PARENT paging HWPT. */
+/**
+ * A nested HWPT: the user's stage 1 over a NEST_PARENT paging HWPT, either
+ * directly (it holds the parent) or through a vIOMMU (it holds the vIOMMU,
+ * which holds the parent).
+ */
 export class HwptNestedObject extends HwptObject {
   readonly type = 'HWPT_NESTED' as const;
 
   constructor(
-    /** The nesting parent (it holds a reference on it). */
+    /** The nesting parent. */
     readonly parent: HwptPagingObject,
+    /** The vIOMMU it was allocated on, if any. */
+    readonly viommu: ViommuObject | null = null,
   ) {
     super();
-    parent.users++;
+    if (viommu !== null) viommu.users++;
+    else parent.users++;
   }
 
   get paging(): HwptPagingObject {
@@ -119,8 +128,37 @@ export class HwptNestedObject extends HwptObject {
 
   destroy(): void {
     this.releaseCommon();
-    this.parent.users--;
+    if (this.viommu !== null) this.viommu.users--;
+    else this.parent.users--;
   }
+}
+
+/**
+ * iommufd_viommu_alloc_hwpt_nested: a nested domain the vIOMMU's driver
+ * builds from the user's data (`flags` without FAULT_ID_VALID go to the
+ * driver). Left pending; the caller finalizes it.
+ */
+export function allocHwptOnViommu(
+  ctx: IommufdContext,
+  viommu: ViommuObject,
+  flags: number,
+  pasid: boolean,
+  data: UserData,
+): HwptNestedObject | Failure {
+  const hwpt = new HwptNestedObject(viommu.hwpt, viommu);
+  const full = ctx.objects.allocate(hwpt);
+  if (full !== undefined) {
+    hwpt.destroy();
+    return full;
+  }
+  hwpt.pasidCompat = pasid;
+  const got = viommu.driver.allocDomainNested(flags, data);
+  if ('errno' in got) {
+    ctx.objects.abort(hwpt);
+    return { errno: got.errno, reason: `${viommu.driver.iommu.name}: ${got.reason}` };
+  }
+  hwpt.domain = got;
+  return hwpt;
 }
 
 /**

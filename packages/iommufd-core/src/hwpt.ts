@@ -19,9 +19,11 @@ import {
   IOMMU_HW_INFO_FLAG_INPUT_TYPE,
   IOMMU_HW_INFO_TYPE_DEFAULT,
   IOMMU_HW_INFO_TYPE_NONE,
+  IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV,
   IOMMU_HWPT_ALLOC_DIRTY_TRACKING,
   IOMMU_HWPT_ALLOC_NEST_PARENT,
   IOMMU_HWPT_ALLOC_PASID,
+  IOMMU_HWPT_DATA_ARM_SMMUV3,
   IOMMU_HWPT_DATA_NONE,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_DATA_VTD_S1,
@@ -39,6 +41,7 @@ import type { Ucmd } from './dispatch.js';
 import type { FaultObject } from './fault.js';
 import {
   allocHwptNested,
+  allocHwptOnViommu,
   allocHwptPaging,
   type HwptObject,
   type HwptPagingObject,
@@ -47,6 +50,8 @@ import {
 import { type Failure, type IoPagetable, ULONG_MAX } from './io-pagetable.js';
 import { type IoasObject, offsets } from './ioas.js';
 import type { ObjectType } from './objects.js';
+import { copyUserStruct, userArray, userData } from './user-data.js';
+import type { ViommuObject } from './viommu.js';
 
 function failWith(ucmd: Ucmd, f: Failure): number {
   return ucmd.fail(f.errno, f.reason);
@@ -122,17 +127,7 @@ function copyVendorStruct(
   uptr: bigint,
   len: number,
 ): Uint8Array | Failure {
-  if (len < s.minSize || len > s.size) {
-    return {
-      errno: EINVAL,
-      reason: `${s.name} is ${s.size} bytes (at least ${s.minSize}); ${len} were given`,
-    };
-  }
-  const out = new Uint8Array(s.size);
-  if (uptr === 0n || !ucmd.proc.copyFromUser(uptr, out, 0, len)) {
-    return { errno: EFAULT, reason: `${s.name} at 0x${uptr.toString(16)} cannot be read` };
-  }
-  return out;
+  return copyUserStruct(ucmd.proc, s.name, s.size, s.minSize, uptr, len);
 }
 
 // ---- IOMMU_HWPT_ALLOC ------------------------------------------------------------
@@ -173,10 +168,12 @@ export function hwptAlloc(ucmd: Ucmd): number {
     made = allocPagingForUser(ucmd, pt as IoasObject, idev, flags, dataLen);
   } else if (pt.type === 'HWPT_PAGING') {
     made = allocNestedForUser(ucmd, pt as HwptPagingObject, idev, flags, dataType, dataLen);
+  } else if (pt.type === 'VIOMMU') {
+    made = allocOnViommu(ucmd, pt as ViommuObject, idev, flags, dataType, dataLen);
   } else {
     return ucmd.fail(
       EINVAL,
-      `pt_id ${ptId} is a ${pt.type}; a HWPT is allocated on an IOAS or a NEST_PARENT HWPT`,
+      `pt_id ${ptId} is a ${pt.type}; a HWPT is allocated on an IOAS, a NEST_PARENT HWPT or a vIOMMU`,
     );
   }
   if ('errno' in made) return failWith(ucmd, made);
@@ -278,6 +275,50 @@ function allocNestedForUser(
   return allocHwptNested(ucmd.ctx, parent, idev, { pasid, iopf, dataType, data });
 }
 
+/** iommufd_viommu_alloc_hwpt_nested (the device must be behind the vIOMMU's IOMMU). */
+function allocOnViommu(
+  ucmd: Ucmd,
+  viommu: ViommuObject,
+  idev: DeviceObject,
+  flags: number,
+  dataType: number,
+  dataLen: number,
+): HwptObject | Failure {
+  const { iommu, name } = idev.hostDevice;
+  if (iommu !== viommu.driver.iommu) {
+    return {
+      errno: EINVAL,
+      reason: `${name} is behind ${iommu.name}; vIOMMU ${viommu.id} is a slice of ${viommu.driver.iommu.name}`,
+    };
+  }
+  if ((flags & ~NESTED_FLAGS) !== 0) {
+    return {
+      errno: EOPNOTSUPP,
+      reason: `flags 0x${flags.toString(16)}: a HWPT on a vIOMMU takes only FAULT_ID_VALID and ALLOC_PASID`,
+    };
+  }
+  if (dataLen === 0) return { errno: EOPNOTSUPP, reason: 'a nested HWPT needs vendor data' };
+  const data = userData(
+    ucmd.proc,
+    VIOMMU_NESTED_DATA_NAMES.get(dataType) ?? `data type ${dataType}`,
+    dataType,
+    ucmd.u64(ALLOC.data_uptr as number),
+    dataLen,
+  );
+  return allocHwptOnViommu(
+    ucmd.ctx,
+    viommu,
+    flags & ~IOMMU_HWPT_FAULT_ID_VALID,
+    (flags & IOMMU_HWPT_ALLOC_PASID) !== 0,
+    data,
+  );
+}
+
+const VIOMMU_NESTED_DATA_NAMES = new Map<number, string>([
+  [IOMMU_HWPT_DATA_SELFTEST, 'iommu_hwpt_selftest'],
+  [IOMMU_HWPT_DATA_ARM_SMMUV3, 'iommu_hwpt_arm_smmuv3'],
+]);
+
 // ---- IOMMU_GET_HW_INFO -------------------------------------------------------------
 
 const INFO = offsets('iommu_hw_info');
@@ -300,7 +341,12 @@ export function getHwInfo(ucmd: Ucmd): number {
   const idev = getDevice(ucmd, ucmd.u32(INFO.dev_id as number));
   if (typeof idev === 'number') return idev;
   const { iommu, device } = idev.hostDevice;
-  const info = iommu.hwInfo(device);
+  let info = iommu.hwInfo(device);
+  // arm_smmu_hw_info: another type goes to the implementation (a Tegra241 CMDQV's own info).
+  const cmdqv = ucmd.ctx.host.cmdqvOf(iommu);
+  if (cmdqv !== undefined && inType === IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV) {
+    info = { ...info, type: IOMMU_HW_INFO_TYPE_TEGRA241_CMDQV, data: cmdqv.hwInfo() };
+  }
   // A driver with hw_info accepts DEFAULT or its own type; one without ignores the input.
   if (
     info.type !== IOMMU_HW_INFO_TYPE_NONE &&
@@ -506,10 +552,16 @@ export function hwptInvalidate(ucmd: Ucmd): number {
       const got = invalidateNested(ucmd, obj as HwptObject, dataType, uptr, entryLen, entryNum);
       done = got.done;
       rc = got.failure === undefined ? 0 : failWith(ucmd, got.failure);
+    } else if (obj.type === 'VIOMMU') {
+      const viommu = obj as ViommuObject;
+      const array = userArray(ucmd.proc, 'invalidation', dataType, uptr, entryLen, entryNum);
+      const got = viommu.driver.cacheInvalidate(array);
+      done = got.handled;
+      rc = got.refusal === undefined ? 0 : failWith(ucmd, got.refusal);
     } else {
       rc = ucmd.fail(
         EINVAL,
-        `object ${id} is a ${obj.type}; invalidation takes a nested HWPT (or a vIOMMU)`,
+        `object ${id} is a ${obj.type}; invalidation takes a nested HWPT or a vIOMMU`,
       );
     }
   }

@@ -1,10 +1,5 @@
-/**
- * Which handler answers which /dev/iommu ioctl (main.c's iommufd_ioctl_ops).
- * Commands of the later parts of the model answer EOPNOTSUPP with a reason
- * that says so, after the kernel's size rules have been applied.
- */
+/** Which handler answers which /dev/iommu ioctl (main.c's iommufd_ioctl_ops). */
 import {
-  EOPNOTSUPP,
   IOMMU_DESTROY,
   IOMMU_FAULT_QUEUE_ALLOC,
   IOMMU_GET_HW_INFO,
@@ -28,8 +23,9 @@ import {
   IOMMU_VFIO_IOAS,
   IOMMU_VIOMMU_ALLOC,
 } from '@iommufd-sim/uapi-types';
-import type { Handler, Ucmd } from './dispatch.js';
+import type { Handler } from './dispatch.js';
 import { faultQueueAlloc } from './fault.js';
+import { hwQueueAlloc } from './hw-queue.js';
 import { getDirtyBitmap, getHwInfo, hwptAlloc, hwptInvalidate, setDirtyTracking } from './hwpt.js';
 import {
   ioasAlloc,
@@ -43,12 +39,9 @@ import {
 } from './ioas.js';
 import { destroyIoctl, optionIoctl } from './main.js';
 import { testCmd } from './selftest/test-cmd.js';
+import { veventqAlloc } from './veventq.js';
 import { vfioIoasIoctl } from './vfio-compat.js';
-
-function later(part: string): Handler {
-  return (ucmd: Ucmd) =>
-    ucmd.fail(EOPNOTSUPP, `${ucmd.info.name} is not modelled yet (it comes with ${part})`);
-}
+import { vdeviceAlloc, viommuAlloc } from './viommu.js';
 
 /** Request number → handler. */
 export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Handler>([
@@ -68,10 +61,10 @@ export const IOCTL_HANDLERS: ReadonlyMap<number, Handler> = new Map<number, Hand
   [IOMMU_HWPT_INVALIDATE, hwptInvalidate],
   [IOMMU_FAULT_QUEUE_ALLOC, faultQueueAlloc],
   [IOMMU_IOAS_MAP_FILE, ioasMapFile],
-  [IOMMU_VIOMMU_ALLOC, later('the viommu package')],
-  [IOMMU_VDEVICE_ALLOC, later('the viommu package')],
+  [IOMMU_VIOMMU_ALLOC, viommuAlloc],
+  [IOMMU_VDEVICE_ALLOC, vdeviceAlloc],
   [IOMMU_IOAS_CHANGE_PROCESS, ioasChangeProcess],
-  [IOMMU_VEVENTQ_ALLOC, later('the viommu package')],
-  [IOMMU_HW_QUEUE_ALLOC, later('the viommu package')],
+  [IOMMU_VEVENTQ_ALLOC, veventqAlloc],
+  [IOMMU_HW_QUEUE_ALLOC, hwQueueAlloc],
   [IOMMU_TEST_CMD, testCmd],
 ]);

@@ -129,6 +129,18 @@ export class ObjectTable {
   }
 
   /**
+   * iommufd_object_tombstone_user: destroy a live object the kernel removes
+   * by itself (a vDEVICE whose device is unbound) but keep its id reserved
+   * as a tombstone until the context is closed: IOMMU_DESTROY of it is
+   * ENOENT and no new object gets the id.
+   */
+  tombstone(obj: IommufdObject): void {
+    if (this.objects.get(obj.id) !== obj || obj.state === 'tombstone') return;
+    obj.state = 'tombstone';
+    obj.destroy();
+  }
+
+  /**
    * Close: destroy every object only the table holds, leaves first, again
    * and again until none is left (tombstones go last).
    */

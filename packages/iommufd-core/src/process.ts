@@ -12,6 +12,7 @@ import {
   ENOENT,
   ENOMEM,
   ENOTTY,
+  ENXIO,
   errnoName,
   type UserMemory,
 } from '@iommufd-sim/uapi-types';
@@ -166,6 +167,7 @@ export class Process {
     if (options.fd !== undefined) {
       const f = this.fds.get(options.fd);
       if (f === undefined) return BigInt(this.fail('mmap', EBADF, `fd ${options.fd} is not open`));
+      if (f.kind === 'iommufd') return this.mmapIommufd(f.ctx, toBig(options.offset ?? 0), bytes);
       if (f.kind !== 'memfd')
         return BigInt(this.fail('mmap', EINVAL, `fd ${options.fd} is not a memfd`));
       const off = toBig(options.offset ?? 0) ?? -1n;
@@ -190,6 +192,42 @@ export class Process {
       backingPage,
       writable: options.readOnly !== true,
       file,
+    });
+    return BigInt(va);
+  }
+
+  // iommufd_fops_mmap: a region a driver published, at exactly its offset and length.
+  private mmapIommufd(ctx: IommufdContext, offset: bigint | undefined, bytes: number): bigint {
+    const region = offset === undefined ? undefined : ctx.mmaps.lookup(offset, bytes);
+    if (region === undefined) {
+      return BigInt(
+        this.fail(
+          'mmap',
+          ENXIO,
+          `no region of this iommufd starts at offset ${String(offset)} with length ${bytes} (mmap the exact offset and length the driver returned)`,
+        ),
+      );
+    }
+    const va = this.space.reserve(bytes);
+    if (va < 0) return BigInt(this.fail('mmap', ENOMEM, 'the address space is full'));
+    const backing = this.host.allocBacking(bytes);
+    if (backing === undefined)
+      return BigInt(this.fail('mmap', ENOMEM, 'physical memory is exhausted'));
+    this.host.memory.write(backing.basePa, region.contents);
+    // The mapping holds the region's owner (the vIOMMU) until its last page is unmapped.
+    region.mappings++;
+    region.owner.users++;
+    backing.onIdle = () => {
+      region.mappings--;
+      region.owner.users--;
+    };
+    this.space.insert({
+      start: va,
+      length: bytes,
+      backing,
+      backingPage: 0,
+      writable: true,
+      file: null,
     });
     return BigInt(va);
   }
@@ -417,6 +455,7 @@ export class Process {
     const f = this.fds.get(fd);
     if (f === undefined) return POLLNVAL;
     if (f.kind === 'fault') return f.fault.poll();
+    if (f.kind === 'veventq') return f.veventq.poll();
     return DEFAULT_POLLMASK;
   }
 
@@ -427,7 +466,8 @@ export class Process {
       if (!(buffer instanceof Uint8Array)) {
         return this.fail(call, EFAULT, 'the buffer is not a Uint8Array');
       }
-      if (f.kind !== 'fault') {
+      const readable = f.kind === 'fault' || f.kind === 'veventq';
+      if (!readable || (call === 'write' && f.kind !== 'fault')) {
         return this.fail(
           call,
           EINVAL,
@@ -437,7 +477,11 @@ export class Process {
       const position = typeof pos === 'number' && Number.isSafeInteger(pos) ? pos : -1;
       return this.enter(() => {
         const r =
-          call === 'read' ? f.fault.read(buffer, position) : f.fault.write(buffer, position);
+          f.kind === 'veventq'
+            ? f.veventq.read(buffer, position)
+            : call === 'read'
+              ? f.fault.read(buffer, position)
+              : f.fault.write(buffer, position);
         return typeof r === 'number' ? r : this.fail(call, r.errno, r.reason);
       });
     } catch (e) {

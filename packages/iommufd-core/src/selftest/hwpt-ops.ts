@@ -19,6 +19,7 @@ import {
   IOMMU_TEST_OP_PASID_ATTACH,
   structs,
 } from '@iommufd-sim/uapi-types';
+import { asSelftestViommu } from '@iommufd-sim/viommu';
 import type { DeviceObject } from '../device.js';
 import type { Ucmd } from '../dispatch.js';
 import { HwptNestedObject, type HwptObject, HwptPagingObject } from '../hw-pagetable.js';
@@ -198,4 +199,29 @@ export function pasidCheckHwpt(ucmd: Ucmd): number {
     );
   }
   return 0;
+}
+
+/**
+ * IOMMU_TEST_OP_TRIGGER_VEVENT: the mock device reports a selftest vEVENT
+ * {virt_id} through the vIOMMU it was attached through (with the virt_id it
+ * had then). ENOENT without such a binding; EOPNOTSUPP when the vIOMMU has
+ * no vEVENTQ of type IOMMU_VEVENTQ_TYPE_SELFTEST; a full queue loses the
+ * event and still answers 0.
+ */
+export function triggerVevent(ucmd: Ucmd): number {
+  const id = ucmd.u32(at('trigger_vevent.dev_id'));
+  const idev = ucmd.ctx.objects.get(id, 'DEVICE') as DeviceObject | undefined;
+  if (idev === undefined) return ucmd.fail(ENOENT, `there is no device ${id}`);
+  const { device, name } = idev.hostDevice;
+  for (const v of ucmd.ctx.host.liveViommus) {
+    const event = asSelftestViommu(v.driver)?.selftestEvent(device) ?? null;
+    if (event === null) continue;
+    const rc = v.report(event);
+    if (rc === 0) return 0;
+    return ucmd.fail(-rc, `vIOMMU ${v.id} has no vEVENTQ of type IOMMU_VEVENTQ_TYPE_SELFTEST`);
+  }
+  return ucmd.fail(
+    ENOENT,
+    `${name} is not attached to a nested HWPT of a selftest vIOMMU through a vDEVICE with a nonzero virt_id`,
+  );
 }

@@ -57,6 +57,7 @@ import {
   pasidCheckHwpt,
   pasidDetach,
   triggerIopf,
+  triggerVevent,
 } from './hwpt-ops.js';
 
 const T = offsets('iommu_test_cmd');
@@ -126,10 +127,7 @@ export function testCmd(ucmd: Ucmd): number {
     case IOMMU_TEST_OP_PASID_CHECK_HWPT:
       return pasidCheckHwpt(ucmd);
     case IOMMU_TEST_OP_TRIGGER_VEVENT:
-      return ucmd.fail(
-        EOPNOTSUPP,
-        'IOMMU_TEST_OP_TRIGGER_VEVENT is not modelled yet (it comes with the viommu package)',
-      );
+      return triggerVevent(ucmd);
     default:
       return ucmd.fail(EOPNOTSUPP, `unknown IOMMU_TEST_CMD op ${op}`);
   }

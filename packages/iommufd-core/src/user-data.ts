@@ -1,0 +1,122 @@
+/**
+ * Driver data in user memory, as the kernel's iommu_copy_struct_* helpers
+ * read it: a single struct (iommu_user_data: HWPT_ALLOC and VIOMMU_ALLOC
+ * data) and arrays of entries (iommu_user_data_array: HWPT_INVALIDATE).
+ * Drivers of the viommu package get these as callbacks.
+ */
+
+import { E2BIG, EFAULT, EINVAL } from '@iommufd-sim/uapi-types';
+import type { Refusal, UserArray, UserData } from '@iommufd-sim/viommu';
+import type { Process } from './process.js';
+
+/**
+ * __iommu_copy_struct_from_user as 6.17 answers it: a length below
+ * `minSize` or above `size` is EINVAL; an unreadable pointer EFAULT. The
+ * struct's `size` bytes, zero past `len`.
+ */
+export function copyUserStruct(
+  proc: Process,
+  name: string,
+  size: number,
+  minSize: number,
+  uptr: bigint,
+  len: number,
+): Uint8Array | Refusal {
+  if (len < minSize || len > size) {
+    return {
+      errno: EINVAL,
+      reason: `${name} is ${size} bytes (at least ${minSize}); ${len} were given`,
+    };
+  }
+  const out = new Uint8Array(size);
+  if (uptr === 0n || !proc.copyFromUser(uptr, out, 0, len)) {
+    return { errno: EFAULT, reason: `${name} at 0x${uptr.toString(16)} cannot be read` };
+  }
+  return out;
+}
+
+/** The user's driver data of an ioctl (`type`, `uptr`, `len`) with the kernel's copy rules. */
+export function userData(
+  proc: Process,
+  name: string,
+  type: number,
+  uptr: bigint,
+  len: number,
+): UserData {
+  return {
+    type,
+    length: len,
+    copyIn: (size, minSize) => copyUserStruct(proc, name, size, minSize, uptr, len),
+    copyOut: (bytes) => {
+      // copy_struct_to_user: min(len, sizeof) bytes, zeros past the kernel's struct.
+      const out = new Uint8Array(len);
+      out.set(bytes.subarray(0, Math.min(len, bytes.length)));
+      if (uptr === 0n || !proc.copyToUser(uptr, out)) {
+        return { errno: EFAULT, reason: `${name} at 0x${uptr.toString(16)} cannot be written` };
+      }
+      return undefined;
+    },
+  };
+}
+
+/** An invalidation array (`type`, `uptr`, `entryLength`, `count`) in user memory. */
+export function userArray(
+  proc: Process,
+  name: string,
+  type: number,
+  uptr: bigint,
+  entryLength: number,
+  count: number,
+): UserArray {
+  return {
+    type,
+    entryLength,
+    count,
+    copyEntry: (index, size) =>
+      copyUserStruct(
+        proc,
+        name,
+        size,
+        size,
+        uptr + BigInt(entryLength) * BigInt(index),
+        entryLength,
+      ),
+    copyAll: (size) => {
+      // iommu_copy_struct_from_full_user_array: one copy when the sizes agree,
+      // else copy_struct_from_user per entry (zero-extend short entries, E2BIG for
+      // non-zero bytes past the kernel's struct).
+      const out: Uint8Array[] = [];
+      if (entryLength === size) {
+        const all = new Uint8Array(size * count);
+        if (count > 0 && (uptr === 0n || !proc.copyFromUser(uptr, all))) {
+          return {
+            errno: EFAULT,
+            reason: `the ${name} array at 0x${uptr.toString(16)} cannot be read`,
+          };
+        }
+        for (let i = 0; i < count; i++) out.push(all.subarray(i * size, (i + 1) * size));
+        return out;
+      }
+      for (let i = 0; i < count; i++) {
+        const raw = new Uint8Array(entryLength);
+        const at = uptr + BigInt(entryLength) * BigInt(i);
+        if (!proc.copyFromUser(at, raw)) {
+          return {
+            errno: EFAULT,
+            reason: `${name} entry ${i} at 0x${at.toString(16)} cannot be read`,
+          };
+        }
+        if (raw.subarray(size).some((b) => b !== 0)) {
+          return {
+            errno: E2BIG,
+            reason: `${name} entry ${i} has non-zero bytes past the kernel's ${size}-byte struct`,
+          };
+        }
+        const entry = new Uint8Array(size);
+        entry.set(raw.subarray(0, Math.min(size, entryLength)));
+        out.push(entry);
+      }
+      return out;
+    },
+  };
+}
