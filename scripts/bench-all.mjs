@@ -222,8 +222,11 @@ export function formatNumber(x) {
 /**
  * The whole report from each package's results: `inputs` is a list of
  * { package, results } (results as read from bench/results.json, or
- * undefined when the package wrote none) plus anything to keep about the run
- * (status, seconds).
+ * undefined when the package wrote none) plus anything to keep about the
+ * package's run (status, seconds); `about` is kept about the whole run.
+ *
+ * @param {Array<{ package: string, results: unknown, status?: string, seconds?: number }>} inputs
+ * @param {{ generatedAt?: string, node?: string, cpu?: string }} [about]
  */
 export function aggregateBench(inputs, about = {}) {
   const packages = [];
