@@ -14,6 +14,7 @@ export {
   type HostConfig,
   HostDevice,
   type HostDeviceConfig,
+  type HostViommuConfig,
   MEMFD_MAX_BYTES,
 } from './host.js';
 export { type DmaTransfer, type DmaTransferState, IopfRouter, type IopfStats } from './iopf.js';
@@ -30,4 +31,5 @@ export type {
   HwptReport,
   IoasReport,
   ObjectReport,
+  ViommuReport,
 } from './report.js';

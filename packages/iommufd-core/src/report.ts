@@ -2,12 +2,16 @@
  * A snapshot of one /dev/iommu context for people and tools: its objects;
  * for each IOAS, the areas, reserved and allowed ranges, the ranges
  * IOAS_IOVA_RANGES would report and the HWPTs on it; every HWPT with its
- * flags; and every device with what its RID and PASIDs are attached to.
+ * flags; every device with what its RID and PASIDs are attached to; and
+ * every vIOMMU with its vDEVICEs, vEVENTQs, HW queues and mmap region.
  */
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import { HwptNestedObject, type HwptObject, HwptPagingObject } from './hw-pagetable.js';
+import { HwQueueObject } from './hw-queue.js';
 import type { IoasObject } from './ioas.js';
+import type { IommufdObject } from './objects.js';
+import type { ViommuObject } from './viommu.js';
 
 /** One object. */
 export interface ObjectReport {
@@ -66,6 +70,48 @@ export interface HwptReport {
   readonly dirtyTracking: boolean;
   /** The FAULT object its page requests go to, else 0. */
   readonly fault: number;
+  /** The vIOMMU a nested HWPT was allocated on, else 0. */
+  readonly viommu: number;
+}
+
+/** One vIOMMU with what hangs off it. */
+export interface ViommuReport {
+  readonly id: number;
+  /** The driver's name ('selftest', 'arm-smmuv3', 'tegra241-cmdqv'). */
+  readonly driver: string;
+  readonly iommu: string;
+  /** The NEST_PARENT HWPT it holds. */
+  readonly parent: number;
+  /** The VMID its guest invalidations are confined to. */
+  readonly vmid: number;
+  readonly vdevices: readonly {
+    readonly id: number;
+    readonly device: string;
+    readonly virtId: bigint;
+    /** Virtual ids by endpoint (index 0 is virt_id; more only with the multi-SID extension). */
+    readonly endpoints: readonly { readonly index: number; readonly virtId: bigint }[];
+  }[];
+  readonly veventqs: readonly {
+    readonly id: number;
+    readonly type: number;
+    readonly depth: number;
+    /** Events waiting to be read. */
+    readonly pending: number;
+    readonly queued: number;
+    readonly lost: number;
+  }[];
+  readonly hwQueues: readonly {
+    readonly id: number;
+    readonly index: number;
+    readonly iova: bigint;
+    readonly length: bigint;
+  }[];
+  /** Its mmap region on the iommufd, if any. */
+  readonly mmap: {
+    readonly offset: bigint;
+    readonly length: number;
+    readonly mappings: number;
+  } | null;
 }
 
 /** One bound device. */
@@ -84,6 +130,7 @@ export interface ContextReport {
   readonly ioas: readonly IoasReport[];
   readonly hwpts: readonly HwptReport[];
   readonly devices: readonly DeviceReport[];
+  readonly viommus: readonly ViommuReport[];
 }
 
 /** Snapshot `ctx`. */
@@ -134,6 +181,55 @@ export function reportContext(ctx: IommufdContext): ContextReport {
           .sort((a, b) => a[0] - b[0])
           .map(([pasid, hwpt]) => ({ pasid, hwpt: hwpt.id })),
       })),
+    viommus: objects
+      .filter((o): o is ViommuObject => o.type === 'VIOMMU' && o.state === 'live')
+      .map((v) => reportViommu(v, objects)),
+  };
+}
+
+function reportViommu(v: ViommuObject, objects: readonly IommufdObject[]): ViommuReport {
+  return {
+    id: v.id,
+    driver: v.driver.name,
+    iommu: v.driver.iommu.name,
+    parent: v.hwpt.id,
+    vmid: v.driver.vmid,
+    vdevices: [...v.vdeviceObjects.values()]
+      .filter((d) => d.state === 'live')
+      .sort((a, b) => (a.virtId < b.virtId ? -1 : 1))
+      .map((d) => ({
+        id: d.id,
+        device: d.idev.hostDevice.name,
+        virtId: d.virtId,
+        endpoints: d.entry.endpoints(),
+      })),
+    veventqs: [...v.veventqs.values()]
+      .sort((a, b) => a.id - b.id)
+      .map((q) => {
+        const st = q.queue.stats();
+        return {
+          id: q.id,
+          type: q.eventType,
+          depth: q.queue.depth,
+          pending: st.queued - st.eventsRead,
+          queued: st.queued,
+          lost: st.lost,
+        };
+      }),
+    hwQueues: objects
+      .filter(
+        (o): o is HwQueueObject =>
+          o instanceof HwQueueObject && o.viommu === v && o.state === 'live',
+      )
+      .map((q) => ({ id: q.id, index: q.index, iova: q.baseIova, length: q.length })),
+    mmap:
+      v.mmapRegion === null
+        ? null
+        : {
+            offset: v.mmapRegion.offset,
+            length: v.mmapRegion.length,
+            mappings: v.mmapRegion.mappings,
+          },
   };
 }
 
@@ -151,6 +247,7 @@ function reportHwpt(h: HwptObject): HwptReport {
     dirtyCapable: h.domain?.dirtyCapable ?? false,
     dirtyTracking: h.domain?.dirtyTracking ?? false,
     fault: h.fault?.id ?? 0,
+    viommu: h instanceof HwptNestedObject ? (h.viommu?.id ?? 0) : 0,
   };
 }
 
