@@ -1,0 +1,257 @@
+/**
+ * Steps about devices: binding and attaching through their VFIO cdev, DMA
+ * through the IOMMU, the page-fault fd (read records, write responses,
+ * poll), and walking the page table a device translates through.
+ */
+import {
+  IOMMUFD_PAGE_RESP_SUCCESS,
+  structs,
+  VFIO_DEVICE_ATTACH_PASID,
+  VFIO_DEVICE_DETACH_PASID,
+} from '@iommufd-sim/uapi-types';
+import type { Step } from '../scenario/types.js';
+import { enumInfo, fieldEnum, formatEnumValue } from '../uapi/field-enums.js';
+import { type Decoded, decodeStruct, formatStruct } from '../uapi/struct-text.js';
+import { fromHex, hex, toHex } from '../util/hex.js';
+import { formatSize } from '../util/units.js';
+import { type RunContext, StepFailure } from './context.js';
+import type { StepOutcome } from './outcome.js';
+
+/** `bind`: open the cdev if needed, then VFIO_DEVICE_BIND_IOMMUFD. */
+export function bindStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const device = ctx.hostDevice(step, 'bind');
+  let fd = ps.devices.get(device.name)?.fd;
+  if (fd === undefined) {
+    fd = ps.traced.open(device.path);
+    if (fd < 0) throw ctx.callFailure(ps, `open ${device.path}`, fd);
+    ps.devices.set(device.name, { fd });
+  }
+  const r = ctx.ioctl(ps, fd, 'VFIO_DEVICE_BIND_IOMMUFD', { iommufd: ctx.iommufd(ps, step) });
+  const devid = Number(r.out.out_devid);
+  if (r.ret >= 0) {
+    ps.devices.set(device.name, { fd, devid });
+    const as = ctx.text(step, 'as');
+    if (as !== undefined) {
+      ctx.aliases.set(as, device.name);
+      ctx.set(as, devid);
+      ctx.set(`${as}.fd`, fd);
+    }
+  }
+  return {
+    main: { call: r.call, ret: r.ret },
+    output: r.out,
+    summary: r.ret >= 0 ? `${device.path} (fd ${fd}) is dev_id ${devid}` : '',
+  };
+}
+
+/** `attach`. */
+export function attachStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const pasid = ctx.num(step, 'pasid');
+  const to = ctx.needNum(step, 'to');
+  const r = ctx.ioctl(ps, ctx.deviceFd(ps, step, 'attach'), 'VFIO_DEVICE_ATTACH_IOMMUFD_PT', {
+    flags: pasid === undefined ? 0 : VFIO_DEVICE_ATTACH_PASID,
+    pt_id: to,
+    pasid: pasid ?? 0,
+  });
+  const hwpt = Number(r.out.pt_id);
+  const as = ctx.text(step, 'as');
+  if (r.ret >= 0 && as !== undefined) ctx.set(as, hwpt);
+  const where = pasid === undefined ? 'RID' : `PASID ${pasid}`;
+  return {
+    main: { call: r.call, ret: r.ret },
+    output: r.out,
+    summary:
+      r.ret >= 0
+        ? `${where} on HWPT ${hwpt}${hwpt !== to ? ` (the automatic HWPT of IOAS ${to})` : ''}`
+        : '',
+  };
+}
+
+/** `detach`. */
+export function detachStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const pasid = ctx.num(step, 'pasid');
+  const r = ctx.ioctl(ps, ctx.deviceFd(ps, step, 'detach'), 'VFIO_DEVICE_DETACH_IOMMUFD_PT', {
+    flags: pasid === undefined ? 0 : VFIO_DEVICE_DETACH_PASID,
+    pasid: pasid ?? 0,
+  });
+  return {
+    main: { call: r.call, ret: r.ret },
+    summary: r.ret >= 0 ? `${pasid === undefined ? 'RID' : `PASID ${pasid}`} detached (blocked)` : '',
+  };
+}
+
+/** `dma`: a write, a fill or a read by the device. */
+export function dmaStep(step: Step, ctx: RunContext): StepOutcome {
+  const device = ctx.hostDevice(step, 'dma');
+  const iova = ctx.needBig(step, 'iova');
+  const pasid = ctx.num(step, 'pasid');
+  let data = ctx.bytes(step, 'write');
+  const fill = ctx.num(step, 'fill');
+  if (fill !== undefined) data = new Uint8Array(ctx.needNum(step, 'length')).fill(fill);
+  const read = ctx.num(step, 'read');
+  if (data === undefined && read === undefined) {
+    throw new StepFailure("dma needs 'write', 'fill' with 'length', or 'read'", step.loc);
+  }
+  const e = ctx.tracer.deviceDma(device.name, {
+    iova,
+    ...(data === undefined ? { length: read ?? 0 } : { data }),
+    ...(pasid === undefined ? {} : { pasid }),
+  });
+  const what = data === undefined ? `read ${read} bytes` : `write ${data.length} bytes`;
+  const tail =
+    e.status === 'page-request'
+      ? ' (waiting for an answer on the fault fd)'
+      : e.fault === undefined
+        ? ''
+        : ` (${e.fault} after ${e.bytes} bytes)`;
+  const equals = ctx.bytes(step, 'equals');
+  let problem: string | undefined;
+  if (equals !== undefined && e.status === 'done' && toHex(equals) !== (e.read ?? '')) {
+    problem = `the device read ${e.read ?? ''}, expected ${toHex(equals)}`;
+  }
+  const readText = e.read !== undefined && e.status === 'done' ? `: ${shortHex(e.read)}` : '';
+  return {
+    dmaStatus: e.status,
+    summary: `${what} at ${hex(iova)}${pasid === undefined ? '' : ` PASID ${pasid}`} -> ${e.status}${tail}${readText}`,
+    ...(problem === undefined ? {} : { problem }),
+  };
+}
+
+function shortHex(text: string): string {
+  const bytes = fromHex(text) ?? new Uint8Array(0);
+  const shown = toHex(bytes.subarray(0, 16)).replace(/(..)/g, '$1 ').trim();
+  return bytes.length > 16 ? `${shown} ...` : shown;
+}
+
+const RECORD = structs.iommu_hwpt_pgfault.sizeof;
+
+/** `read-faults`. */
+export function readFaultsStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const fd = ctx.needNum(step, 'read-faults');
+  const max = ctx.num(step, 'max') ?? 16;
+  const { ret, data } = ps.traced.read(fd, max * RECORD);
+  const records: Decoded[] = [];
+  for (let at = 0; at + RECORD <= data.length; at += RECORD) {
+    records.push(decodeStruct('iommu_hwpt_pgfault', data.subarray(at, at + RECORD)));
+  }
+  const want = ctx.num(step, 'expect-count');
+  const which = ctx.num(step, 'record') ?? 0;
+  const output = records[which];
+  const first = records[0];
+  const perm = fieldEnum('iommu_hwpt_pgfault', 'perm');
+  return {
+    main: { call: 'read', ret },
+    ...(output === undefined ? {} : { output }),
+    summary:
+      ret < 0
+        ? ''
+        : `${records.length} record${records.length === 1 ? '' : 's'}${
+            first === undefined || perm === undefined
+              ? ''
+              : `; first: dev_id ${String(first.dev_id)} ${formatEnumValue(perm, first.perm as number)} at ${hex(first.addr as bigint)}, cookie ${String(first.cookie)}`
+          }`,
+    details: records.map((r) => formatStruct('iommu_hwpt_pgfault', r)),
+    ...(want !== undefined && want !== records.length
+      ? { problem: `${records.length} records came back, expected ${want}` }
+      : {}),
+  };
+}
+
+/** `respond`. */
+export function respondStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const fd = ctx.needNum(step, 'respond');
+  const cookie = ctx.needNum(step, 'cookie');
+  const code = ctx.num(step, 'code') ?? IOMMUFD_PAGE_RESP_SUCCESS;
+  const bytes = ctx.encodeValue('iommu_hwpt_page_response', { cookie, code });
+  const ret = ps.traced.write(fd, bytes);
+  const completed = ctx.tracer.events.at(-1)?.completed ?? [];
+  const codeInfo = fieldEnum('iommu_hwpt_page_response', 'code');
+  const codeName = codeInfo === undefined ? String(code) : formatEnumValue(codeInfo, code);
+  const ended = completed.map(
+    (t) => `DMA #${t.id} of ${t.device} ${t.state} (${formatSize(t.bytes)})`,
+  );
+  const want = ctx.text(step, 'expect-dma');
+  let problem: string | undefined;
+  if (want !== undefined && (completed.length === 0 || completed.some((t) => t.state !== want))) {
+    problem =
+      completed.length === 0
+        ? `no DMA ended, expected one ${want}`
+        : `the DMA ended ${completed.map((t) => t.state).join(', ')}, expected ${want}`;
+  }
+  return {
+    main: { call: 'write', ret },
+    summary:
+      ret < 0 ? '' : `cookie ${cookie} answered ${codeName}${ended.length > 0 ? `; ${ended.join('; ')}` : ''}`,
+    ...(problem === undefined ? {} : { problem }),
+  };
+}
+
+/** `poll`. */
+export function pollStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const fd = ctx.needNum(step, 'poll');
+  const revents = ps.traced.poll(fd);
+  const info = enumInfo('poll_events');
+  const text = info === undefined ? String(revents) : formatEnumValue(info, revents);
+  const want = ctx.num(step, 'expect-events');
+  return {
+    summary: `revents ${text}`,
+    ...(want !== undefined && want !== revents
+      ? {
+          problem: `revents ${text}, expected ${info === undefined ? String(want) : formatEnumValue(info, want)}`,
+        }
+      : {}),
+  };
+}
+
+/** `walk`: the page-table walk of the domain the device (or PASID) translates through. */
+export function walkStep(step: Step, ctx: RunContext): StepOutcome {
+  const device = ctx.hostDevice(step, 'walk');
+  const iova = ctx.needBig(step, 'iova');
+  const pasid = ctx.num(step, 'pasid') ?? 0;
+  const hwpt = device.boundTo?.attachment(pasid) ?? null;
+  const domain = hwpt?.domain ?? null;
+  if (domain === null) {
+    throw new StepFailure(
+      `${device.name} ${pasid === 0 ? 'RID' : `PASID ${pasid}`} is not attached to anything`,
+      step.loc,
+    );
+  }
+  const table = domain.pageTable ?? domain.parent?.pageTable ?? null;
+  if (table === null) {
+    throw new StepFailure(`the ${domain.type} domain of ${device.name} has no page table`, step.loc);
+  }
+  const what =
+    domain.pageTable === null
+      ? `stage 2 (the nesting parent) of HWPT ${hwpt?.id ?? '?'}, a nested domain`
+      : `HWPT ${hwpt?.id ?? '?'}, a ${domain.type} domain`;
+  const at = Number(iova);
+  const steps = table.walk(at);
+  const t = table.translate(at);
+  ctx.walks.push({
+    step: step.number,
+    device: device.name,
+    iommu: device.iommu.name,
+    iova,
+    pasid,
+    table: what,
+    steps,
+    ok: t.ok,
+    ...(t.ok ? { pa: t.pa, pageSize: t.pageSize } : { fault: t.fault ?? 'fault' }),
+  });
+  const path = steps
+    .map((s) => `L${s.level}[${s.index}] ${s.kind}${s.pageSize === undefined ? '' : ` ${formatSize(s.pageSize)}`}`)
+    .join(' -> ');
+  return {
+    summary: `${device.iommu.name} ${what}: ${path}${t.ok ? ` -> pa ${hex(t.pa)}` : ` -> ${t.fault ?? 'fault'}`}`,
+    details: steps.map(
+      (s) =>
+        `level ${s.level} table ${hex(s.tableAddress)} [${s.index}] @ ${hex(s.entryAddress)} = ${hex(s.raw)} ${s.kind}`,
+    ),
+  };
+}
