@@ -99,10 +99,11 @@ export class Tegra241Cmdqv {
         reason: `length ${length} must be a power of two from 32 to ${max} bytes (2^IDR1.CMDQS commands)`,
       };
     }
-    if (basePa % length !== 0 || basePa >= 2 ** 52) {
+    // VCMDQ_ADDR is bits 47:5: a base above them is refused like a misaligned one.
+    if (basePa % length !== 0 || basePa >= 2 ** 48) {
       return {
         errno: EINVAL,
-        reason: `the queue's physical base 0x${basePa.toString(16)} is not aligned to its length ${length}`,
+        reason: `the queue's physical base 0x${basePa.toString(16)} is not aligned to its length ${length} or does not fit VCMDQ_ADDR (bits 47:5)`,
       };
     }
     return undefined;
