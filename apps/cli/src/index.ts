@@ -6,15 +6,15 @@
  * the explanations, replay a trace, and draw the IOVA space.
  */
 
-export { type CliIo, main, processIo } from './cli/main.js';
 export { EXIT } from './cli/help.js';
+export { type CliIo, main, processIo } from './cli/main.js';
 export { type ExplainedFailure, explainFailures, formatExplanation } from './report/explain.js';
 export { runReportJson } from './report/json.js';
 export { formatRunReport } from './report/text.js';
 export type { SnapshotRecord, StepResult, WalkRecord } from './run/records.js';
 export { type RunOptions, type RunResult, runScenario } from './run/runner.js';
 export { type FieldSpec, STEPS, type StepSpec } from './scenario/catalog.js';
-export { type ParseOptions, parseScenario, type Problem, ScenarioError } from './scenario/parse.js';
+export { type ParseOptions, type Problem, parseScenario, ScenarioError } from './scenario/parse.js';
 export { formatStepReference, scenarioJsonSchema } from './scenario/reference.js';
 export {
   DEFAULT_SCENARIO,
@@ -25,6 +25,8 @@ export {
   shippedScenarioPath,
 } from './scenario/shipped.js';
 export type { Scenario, Step } from './scenario/types.js';
+export { iovaSvg } from './svg/iova-svg.js';
+export { type Picture, runPictures } from './svg/pictures.js';
 export { type Trace, type TraceEvent, type TraceHeader, traceToJsonl } from './trace/events.js';
 export { formatTraceText } from './trace/format.js';
 export {
@@ -34,5 +36,3 @@ export {
   replayTrace,
   TraceFileError,
 } from './trace/replay.js';
-export { iovaSvg } from './svg/iova-svg.js';
-export { type Picture, runPictures } from './svg/pictures.js';

@@ -19,11 +19,11 @@ import {
   shippedScenarioPath,
 } from '../scenario/shipped.js';
 import type { Scenario } from '../scenario/types.js';
+import { runPictures } from '../svg/pictures.js';
 import { decorateEvent, formatTraceText } from '../trace/format.js';
 import { parseTraceJsonl, replayTrace, TraceFileError } from '../trace/replay.js';
-import { runPictures } from '../svg/pictures.js';
 import { toJson } from '../util/hex.js';
-import { type OptionSpec, type ParsedArgs, formatOption, parseArgs, UsageError } from './args.js';
+import { formatOption, type OptionSpec, type ParsedArgs, parseArgs, UsageError } from './args.js';
 import { EXIT, HELP } from './help.js';
 import { Progress } from './progress.js';
 
@@ -130,7 +130,10 @@ class Cli {
   report(command: string, args: ParsedArgs): number {
     const format = formatOption(args, command);
     if (command === 'run' && args.positionals.length === 0) {
-      throw new UsageError('run: which scenario? (iommufd-sim run FILE.yaml, or a name from iommufd-sim scenarios)', command);
+      throw new UsageError(
+        'run: which scenario? (iommufd-sim run FILE.yaml, or a name from iommufd-sim scenarios)',
+        command,
+      );
     }
     if (args.positionals.length > (command === 'run' ? 1 : 0)) {
       throw new UsageError(`${command}: unexpected '${args.positionals.at(-1) ?? ''}'`, command);
@@ -142,7 +145,8 @@ class Cli {
     if (format === 'json') this.io.stdout(runReportJson(result));
     else {
       this.io.stdout(formatRunReport(result, { verbose: args.options.has('verbose') }));
-      if (files.length > 0) this.io.stdout(`\nPictures: ${files.length} SVG files in ${this.path(svg as string)}\n`);
+      if (files.length > 0)
+        this.io.stdout(`\nPictures: ${files.length} SVG files in ${this.path(svg as string)}\n`);
     }
     return result.exitCode;
   }
@@ -173,7 +177,8 @@ class Cli {
   replay(args: ParsedArgs): number {
     const format = formatOption(args, 'replay');
     const file = args.positionals[0];
-    if (file === undefined) throw new UsageError('replay: which trace? (iommufd-sim replay TRACE.jsonl)', 'replay');
+    if (file === undefined)
+      throw new UsageError('replay: which trace? (iommufd-sim replay TRACE.jsonl)', 'replay');
     let text: string;
     try {
       text = readFileSync(this.path(file), 'utf8');
@@ -184,14 +189,17 @@ class Cli {
     const result = replayTrace(trace, file);
     const code = result.differences.length === 0 ? EXIT.OK : EXIT.REPLAY_DIFFERS;
     if (format === 'json') {
-      this.io.stdout(`${toJson({ trace: file, scenario: trace.header.scenario, ...result, exitCode: code }, 2)}\n`);
+      this.io.stdout(
+        `${toJson({ trace: file, scenario: trace.header.scenario, ...result, exitCode: code }, 2)}\n`,
+      );
     } else if (result.differences.length === 0) {
       this.io.stdout(`replay ${file}: all ${result.compared} answers matched\n`);
     } else {
       const lines = [
         `replay ${file}: ${result.differences.length} of ${result.compared} answers differ`,
         ...result.differences.map(
-          (d) => `  ${file}:${d.line}${d.step === undefined ? '' : ` (step ${d.step})`} ${d.call}: ${d.what}`,
+          (d) =>
+            `  ${file}:${d.line}${d.step === undefined ? '' : ` (step ${d.step})`} ${d.call}: ${d.what}`,
         ),
       ];
       this.io.stdout(`${lines.join('\n')}\n`);
@@ -205,7 +213,7 @@ class Cli {
     let failures: ReturnType<typeof explainFailures>;
     let source: string;
     let code: number = EXIT.OK;
-    if (arg !== undefined && arg.endsWith('.jsonl')) {
+    if (arg?.endsWith('.jsonl')) {
       let text: string;
       try {
         text = readFileSync(this.path(arg), 'utf8');
@@ -232,7 +240,11 @@ class Cli {
     const result = this.run(scenario, args);
     const dir = args.options.get('out');
     const files = this.writeSvgs(result, typeof dir === 'string' ? dir : 'iommufd-sim-svg');
-    this.io.stdout(files.length === 0 ? `svg: nothing to draw (add 'snapshot' or 'walk' steps)\n` : `${files.join('\n')}\n`);
+    this.io.stdout(
+      files.length === 0
+        ? `svg: nothing to draw (add 'snapshot' or 'walk' steps)\n`
+        : `${files.join('\n')}\n`,
+    );
     return result.exitCode;
   }
 
@@ -249,7 +261,10 @@ class Cli {
     }
     const lines = ['Shipped scenarios (iommufd-sim run NAME):'];
     for (const s of list) {
-      lines.push('', `  ${s.name}${s.name === DEFAULT_SCENARIO ? ' (what iommufd-sim runs without arguments)' : ''}: ${s.steps} steps`);
+      lines.push(
+        '',
+        `  ${s.name}${s.name === DEFAULT_SCENARIO ? ' (what iommufd-sim runs without arguments)' : ''}: ${s.steps} steps`,
+      );
       lines.push(`    ${s.description}`, `    ${s.file}`);
     }
     this.io.stdout(`${lines.join('\n')}\n`);
@@ -258,7 +273,11 @@ class Cli {
 
   steps(args: ParsedArgs): number {
     const format = formatOption(args, 'steps');
-    this.io.stdout(format === 'json' ? `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n` : formatStepReference());
+    this.io.stdout(
+      format === 'json'
+        ? `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`
+        : formatStepReference(),
+    );
     return EXIT.OK;
   }
 
@@ -276,7 +295,9 @@ class Cli {
     const rest = command === first ? argv.slice(1) : argv;
     const spec = SPECS[command];
     if (spec === undefined) {
-      throw new UsageError(`unknown command '${command}' (commands: ${Object.keys(SPECS).join(', ')})`);
+      throw new UsageError(
+        `unknown command '${command}' (commands: ${Object.keys(SPECS).join(', ')})`,
+      );
     }
     if (rest.includes('--help') || rest.includes('-h')) {
       this.io.stdout(`${HELP[command] ?? HELP.main}\n`);
@@ -310,7 +331,9 @@ class Cli {
 
 function readVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    const manifest = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
       version?: string;
     };
     return manifest.version ?? '?';

@@ -35,7 +35,8 @@ export function explainFailures(
   const showPid = events.filter((e) => e.op === 'process').length > 1;
   for (const e of events) {
     const text = formatEvent(e, fds, showPid);
-    if (e.op === 'step' && e.step !== undefined) titles.set(e.step, { title: e.title, line: e.line });
+    if (e.op === 'step' && e.step !== undefined)
+      titles.set(e.step, { title: e.title, line: e.line });
     if (!('errno' in e) || e.errno === undefined) continue;
     const step = e.step === undefined ? undefined : titles.get(e.step);
     const result = e.step === undefined ? undefined : steps?.find((s) => s.number === e.step);
@@ -56,15 +57,27 @@ export function explainFailures(
 /** The failures as text. */
 export function formatExplanation(failures: readonly ExplainedFailure[], source: string): string {
   if (failures.length === 0) return `No call failed in ${source}.\n`;
-  const lines = [`${failures.length} failing call${failures.length === 1 ? '' : 's'} in ${source}:`];
+  const lines = [
+    `${failures.length} failing call${failures.length === 1 ? '' : 's'} in ${source}:`,
+  ];
   for (const f of failures) {
     const where =
       f.step === undefined
         ? 'outside any step'
         : `step ${f.step}${f.title === undefined ? '' : ` "${f.title}"`}${f.line === undefined || f.line === 0 ? '' : ` (line ${f.line})`}`;
     const verdict =
-      f.expected === undefined ? '' : f.expected ? ' - expected by the scenario' : ' - NOT expected: the step failed';
-    lines.push('', `${where}${verdict}`, `  ${f.call}`, `  ${f.errno}: ${f.meaning}`, `  why: ${f.reason}`);
+      f.expected === undefined
+        ? ''
+        : f.expected
+          ? ' - expected by the scenario'
+          : ' - NOT expected: the step failed';
+    lines.push(
+      '',
+      `${where}${verdict}`,
+      `  ${f.call}`,
+      `  ${f.errno}: ${f.meaning}`,
+      `  why: ${f.reason}`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

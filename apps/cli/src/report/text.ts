@@ -5,8 +5,8 @@
  * timings.
  */
 import type { HostConfig } from '@iommufd-sim/iommufd-core';
-import type { RunResult } from '../run/runner.js';
 import type { ContextSnapshot, SnapshotRecord, StepResult } from '../run/records.js';
+import type { RunResult } from '../run/runner.js';
 import { hex } from '../util/hex.js';
 import { formatMs, formatSize, padEnd } from '../util/units.js';
 
@@ -32,20 +32,29 @@ export function describeHost(host: HostConfig): string[] {
     lines.push(`  IOMMU ${padEnd(i.name, 8)} ${i.model}`);
   }
   (host.devices ?? []).forEach((d, n) => {
-    const pci = /^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(d.name) || d.rid !== undefined;
+    const pci =
+      /^([0-9a-fA-F]{4}:)?[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$/.test(d.name) ||
+      d.rid !== undefined;
     const caps = [
       pci ? 'PCI' : 'platform',
-      ...(d.streamIds === undefined ? [] : [`stream ids ${d.streamIds.map((s) => hex(s)).join(',')}`]),
+      ...(d.streamIds === undefined
+        ? []
+        : [`stream ids ${d.streamIds.map((s) => hex(s)).join(',')}`]),
       ...(d.ats === true ? ['ATS'] : []),
       ...(d.pri === true ? ['PRI'] : []),
       ...(d.stall === true ? ['stalls on faults'] : []),
       ...((d.pasidBits ?? 0) > 0 ? [`${d.pasidBits}-bit PASID`] : []),
     ];
-    lines.push(`  /dev/vfio/devices/vfio${n}  ${padEnd(d.name, 13)} behind ${padEnd(d.iommu, 6)} ${caps.join(', ')}`);
+    lines.push(
+      `  /dev/vfio/devices/vfio${n}  ${padEnd(d.name, 13)} behind ${padEnd(d.iommu, 6)} ${caps.join(', ')}`,
+    );
   });
   if (host.selftest === true) lines.push('  selftest: IOMMU_TEST_CMD and mock devices');
   return lines;
 }
+
+/** Steps whose details are the point of the step. */
+const ALWAYS_DETAILED = new Set(['read-faults', 'read-events', 'hw-info']);
 
 function resultWord(r: StepResult): string {
   if (r.status === 'not-run') return '-';
@@ -70,7 +79,11 @@ export function formatSteps(steps: readonly StepResult[], verbose: boolean): str
     const calls = r.kind === 'group' ? 'group' : uniqueCalls(r.calls) || r.kind;
     const head = `${String(r.number).padStart(3)}  ${padEnd(resultWord(r), 6)} ${indent}${r.title}  [${calls}]`;
     const time = r.status === 'not-run' ? '' : formatMs(r.ms);
-    lines.push(head.length + time.length + 2 <= width ? padEnd(head, width - time.length) + time : `${head}  ${time}`);
+    lines.push(
+      head.length + time.length + 2 <= width
+        ? padEnd(head, width - time.length) + time
+        : `${head}  ${time}`,
+    );
     const body = ' '.repeat(12) + indent;
     const notes: string[] = [];
     if (r.status === 'failed' && r.message !== undefined) notes.push(`FAILED: ${r.message}`);
@@ -79,8 +92,9 @@ export function formatSteps(steps: readonly StepResult[], verbose: boolean): str
       notes.push(`${r.errno} as expected: ${r.reason ?? ''}`);
     } else if (r.status === 'not-run' && verbose && r.message !== undefined) notes.push(r.message);
     if (r.summary !== '' && r.status !== 'not-run') notes.push(r.summary);
-    if (verbose || r.kind === 'read-faults' || r.kind === 'hw-info') notes.push(...r.details);
-    for (const n of notes) lines.push(...wrap(n, width, `${body}  `).map((l, i) => (i === 0 ? body + l : l)));
+    if (verbose || ALWAYS_DETAILED.has(r.kind)) notes.push(...r.details);
+    for (const n of notes)
+      lines.push(...wrap(n, width, `${body}  `).map((l, i) => (i === 0 ? body + l : l)));
   }
   return lines;
 }
@@ -114,11 +128,15 @@ export function formatContext(c: ContextSnapshot): string[] {
     for (const r of ioas.reserved) {
       rows.push(['reserved', range(r.start, r.last), formatSize(r.last - r.start + 1n), r.owner]);
     }
-    for (const r of ioas.allowed) rows.push(['allowed', range(r.start, r.last), formatSize(r.last - r.start + 1n), '']);
-    for (const r of ioas.iovaRanges) rows.push(['usable', range(r.start, r.last), formatSize(r.last - r.start + 1n), '']);
+    for (const r of ioas.allowed)
+      rows.push(['allowed', range(r.start, r.last), formatSize(r.last - r.start + 1n), '']);
+    for (const r of ioas.iovaRanges)
+      rows.push(['usable', range(r.start, r.last), formatSize(r.last - r.start + 1n), '']);
     const w1 = Math.max(...rows.map((r) => r[1].length), 10);
     for (const [kind, span, size, note] of rows) {
-      lines.push(`      ${padEnd(kind, 9)} ${padEnd(span, w1)}  ${padEnd(size, 9)} ${note}`.trimEnd());
+      lines.push(
+        `      ${padEnd(kind, 9)} ${padEnd(span, w1)}  ${padEnd(size, 9)} ${note}`.trimEnd(),
+      );
     }
     for (const h of report.hwpts.filter((x) => x.ioas === ioas.id)) {
       const flags: string[] = [];
@@ -128,6 +146,7 @@ export function formatContext(c: ContextSnapshot): string[] {
       if (h.pasidCompat) flags.push('PASID');
       if (h.fault !== 0) flags.push(`faults to FAULT ${h.fault}`);
       if (h.parent !== 0) flags.push(`nested on ${h.parent}`);
+      if (h.viommu !== 0) flags.push(`on vIOMMU ${h.viommu}`);
       const ap = c.apertures.find((a) => a.hwpt === (h.parent === 0 ? h.id : h.parent));
       const users = report.devices
         .filter((d) => d.attachments.some((a) => a.hwpt === h.id))
@@ -141,13 +160,39 @@ export function formatContext(c: ContextSnapshot): string[] {
       );
     }
   }
-  const others = report.objects.filter((o) => !['IOAS', 'HWPT_PAGING', 'HWPT_NESTED', 'DEVICE'].includes(o.type));
+  for (const v of report.viommus) {
+    const parts = [`parent HWPT ${v.parent}, VMID ${v.vmid}`];
+    for (const d of v.vdevices) parts.push(`vDEVICE ${d.id} ${d.device} virt_id ${hex(d.virtId)}`);
+    for (const q of v.veventqs) {
+      parts.push(
+        `vEVENTQ ${q.id} depth ${q.depth}: ${q.queued} queued, ${q.pending} waiting, ${q.lost} lost`,
+      );
+    }
+    for (const q of v.hwQueues)
+      parts.push(`HW queue ${q.id} [${q.index}] at ${hex(q.iova)} (${formatSize(q.length)})`);
+    lines.push(`    vIOMMU ${v.id} (${v.driver} on ${v.iommu}): ${parts.join('; ')}`);
+  }
+  const shown = [
+    'IOAS',
+    'HWPT_PAGING',
+    'HWPT_NESTED',
+    'DEVICE',
+    'VIOMMU',
+    'VDEVICE',
+    'VEVENTQ',
+    'HW_QUEUE',
+  ];
+  const others = report.objects.filter((o) => !shown.includes(o.type));
   if (others.length > 0) {
     lines.push(`    other objects: ${others.map((o) => `${o.type} ${o.id}`).join(', ')}`);
   }
   for (const d of report.devices) {
-    const at = d.attachments.map((a) => `${a.pasid === 0 ? 'RID' : `PASID ${a.pasid}`} -> HWPT ${a.hwpt}`);
-    lines.push(`    device ${d.id} ${d.name} on ${d.iommu}: ${at.length > 0 ? at.join(', ') : 'blocked'}`);
+    const at = d.attachments.map(
+      (a) => `${a.pasid === 0 ? 'RID' : `PASID ${a.pasid}`} -> HWPT ${a.hwpt}`,
+    );
+    lines.push(
+      `    device ${d.id} ${d.name} on ${d.iommu}: ${at.length > 0 ? at.join(', ') : 'blocked'}`,
+    );
   }
   return lines;
 }
@@ -207,7 +252,9 @@ export function formatRunReport(result: RunResult, options: { verbose?: boolean 
     for (const w of result.walks) {
       out.push(
         `  step ${w.step}: ${w.device} at ${hex(w.iova)}${w.pasid === 0 ? '' : ` PASID ${w.pasid}`}, ${w.iommu} ${w.table}: ${
-          w.ok ? `pa ${hex(w.pa ?? 0)} in a ${formatSize(w.pageSize ?? 0)} page` : (w.fault ?? 'fault')
+          w.ok
+            ? `pa ${hex(w.pa ?? 0)} in a ${formatSize(w.pageSize ?? 0)} page`
+            : (w.fault ?? 'fault')
         }`,
       );
       for (const st of w.steps) {

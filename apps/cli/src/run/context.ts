@@ -6,8 +6,16 @@
  */
 import type { Host, HostDevice } from '@iommufd-sim/iommufd-core';
 import { type StructName, structs } from '@iommufd-sim/uapi-types';
-import { evalExpr, type Expr, UnsetVariable } from '../scenario/expr.js';
-import type { Loc, ProcessSpec, Scenario, Step, StructArgs, UserStruct, Value } from '../scenario/types.js';
+import { type Expr, evalExpr, UnsetVariable } from '../scenario/expr.js';
+import type {
+  Loc,
+  ProcessSpec,
+  Scenario,
+  Step,
+  StructArgs,
+  UserStruct,
+  Value,
+} from '../scenario/types.js';
 import type { TracedProcess, Tracer } from '../trace/recorder.js';
 import { requestByName } from '../uapi/requests.js';
 import { type Decoded, decodeStruct } from '../uapi/struct-text.js';
@@ -69,7 +77,9 @@ export class RunContext {
   ) {
     for (const spec of scenario.processes) {
       const traced = tracer.createProcess(spec.name, {
-        ...(spec.memlockLimitBytes === undefined ? {} : { memlockLimitBytes: spec.memlockLimitBytes }),
+        ...(spec.memlockLimitBytes === undefined
+          ? {}
+          : { memlockLimitBytes: spec.memlockLimitBytes }),
         ...(spec.privileged === undefined ? {} : { privileged: spec.privileged }),
         ...(spec.ipcLock === undefined ? {} : { ipcLock: spec.ipcLock }),
         ...(spec.uid === undefined ? {} : { uid: spec.uid }),
@@ -247,8 +257,15 @@ export class RunContext {
   }
 
   /** The value object `structs[name].encode` takes, from scenario fields. */
-  structValue(name: StructName, args: StructArgs, ps: ProcState, prefix = ''): Record<string, unknown> {
-    const fields = structs[name].fields as Readonly<Record<string, { size: number; count?: number }>>;
+  structValue(
+    name: StructName,
+    args: StructArgs,
+    ps: ProcState,
+    prefix = '',
+  ): Record<string, unknown> {
+    const fields = structs[name].fields as Readonly<
+      Record<string, { size: number; count?: number }>
+    >;
     const out: Record<string, unknown> = {};
     for (const [key, arg] of args) {
       const path = prefix === '' ? key : `${prefix}.${key}`;
@@ -274,13 +291,24 @@ export class RunContext {
   }
 
   /** Encode scenario fields into `bytes` (range errors become step failures). */
-  encode(name: StructName, args: StructArgs, ps: ProcState, bytes?: Uint8Array, offset = 0): Uint8Array {
+  encode(
+    name: StructName,
+    args: StructArgs,
+    ps: ProcState,
+    bytes?: Uint8Array,
+    offset = 0,
+  ): Uint8Array {
     const value = this.structValue(name, args, ps);
     return this.encodeValue(name, value, bytes, offset);
   }
 
   /** structs[name].encode with range errors as step failures. */
-  encodeValue(name: StructName, value: Record<string, unknown>, bytes?: Uint8Array, offset = 0): Uint8Array {
+  encodeValue(
+    name: StructName,
+    value: Record<string, unknown>,
+    bytes?: Uint8Array,
+    offset = 0,
+  ): Uint8Array {
     const s = structs[name] as unknown as {
       sizeof: number;
       encode(v: Record<string, unknown>, b?: Uint8Array, o?: number): Uint8Array;
@@ -304,7 +332,10 @@ export class RunContext {
     const sizeField = info.sizeField ?? 'size';
     const full = { [sizeField]: info.size, ...value };
     const declared = Number(full[sizeField] ?? info.size);
-    const length = Math.max(structs[info.struct].sizeof, Number.isSafeInteger(declared) ? declared : 0);
+    const length = Math.max(
+      structs[info.struct].sizeof,
+      Number.isSafeInteger(declared) ? declared : 0,
+    );
     const bytes = this.encodeValue(info.struct, full, new Uint8Array(Math.min(length, 1 << 16)));
     const sent = decodeStruct(info.struct, bytes);
     const ret = ps.traced.ioctl(fd, info.request, bytes);

@@ -4,15 +4,18 @@
  * poll), and walking the page table a device translates through.
  */
 import {
+  IOMMU_VEVENTQ_FLAG_LOST_EVENTS,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
   IOMMUFD_PAGE_RESP_SUCCESS,
   structs,
   VFIO_DEVICE_ATTACH_PASID,
   VFIO_DEVICE_DETACH_PASID,
+  veventPayloads,
 } from '@iommufd-sim/uapi-types';
 import type { Step } from '../scenario/types.js';
 import { enumInfo, fieldEnum, formatEnumValue } from '../uapi/field-enums.js';
 import { type Decoded, decodeStruct, formatStruct } from '../uapi/struct-text.js';
-import { fromHex, hex, toHex } from '../util/hex.js';
+import { describeBytes, fromHex, hex, toHex } from '../util/hex.js';
 import { formatSize } from '../util/units.js';
 import { type RunContext, StepFailure } from './context.js';
 import type { StepOutcome } from './outcome.js';
@@ -79,7 +82,8 @@ export function detachStep(step: Step, ctx: RunContext): StepOutcome {
   });
   return {
     main: { call: r.call, ret: r.ret },
-    summary: r.ret >= 0 ? `${pasid === undefined ? 'RID' : `PASID ${pasid}`} detached (blocked)` : '',
+    summary:
+      r.ret >= 0 ? `${pasid === undefined ? 'RID' : `PASID ${pasid}`} detached (blocked)` : '',
   };
 }
 
@@ -109,21 +113,16 @@ export function dmaStep(step: Step, ctx: RunContext): StepOutcome {
         : ` (${e.fault} after ${e.bytes} bytes)`;
   const equals = ctx.bytes(step, 'equals');
   let problem: string | undefined;
+  const got = fromHex(e.read ?? '') ?? new Uint8Array(0);
   if (equals !== undefined && e.status === 'done' && toHex(equals) !== (e.read ?? '')) {
-    problem = `the device read ${e.read ?? ''}, expected ${toHex(equals)}`;
+    problem = `the device read ${describeBytes(got, 32)}, expected ${describeBytes(equals, 32)}`;
   }
-  const readText = e.read !== undefined && e.status === 'done' ? `: ${shortHex(e.read)}` : '';
+  const readText = e.read !== undefined && e.status === 'done' ? `: ${describeBytes(got)}` : '';
   return {
     dmaStatus: e.status,
     summary: `${what} at ${hex(iova)}${pasid === undefined ? '' : ` PASID ${pasid}`} -> ${e.status}${tail}${readText}`,
     ...(problem === undefined ? {} : { problem }),
   };
-}
-
-function shortHex(text: string): string {
-  const bytes = fromHex(text) ?? new Uint8Array(0);
-  const shown = toHex(bytes.subarray(0, 16)).replace(/(..)/g, '$1 ').trim();
-  return bytes.length > 16 ? `${shown} ...` : shown;
 }
 
 const RECORD = structs.iommu_hwpt_pgfault.sizeof;
@@ -186,7 +185,9 @@ export function respondStep(step: Step, ctx: RunContext): StepOutcome {
   return {
     main: { call: 'write', ret },
     summary:
-      ret < 0 ? '' : `cookie ${cookie} answered ${codeName}${ended.length > 0 ? `; ${ended.join('; ')}` : ''}`,
+      ret < 0
+        ? ''
+        : `cookie ${cookie} answered ${codeName}${ended.length > 0 ? `; ${ended.join('; ')}` : ''}`,
     ...(problem === undefined ? {} : { problem }),
   };
 }
@@ -224,7 +225,10 @@ export function walkStep(step: Step, ctx: RunContext): StepOutcome {
   }
   const table = domain.pageTable ?? domain.parent?.pageTable ?? null;
   if (table === null) {
-    throw new StepFailure(`the ${domain.type} domain of ${device.name} has no page table`, step.loc);
+    throw new StepFailure(
+      `the ${domain.type} domain of ${device.name} has no page table`,
+      step.loc,
+    );
   }
   const what =
     domain.pageTable === null
@@ -245,7 +249,10 @@ export function walkStep(step: Step, ctx: RunContext): StepOutcome {
     ...(t.ok ? { pa: t.pa, pageSize: t.pageSize } : { fault: t.fault ?? 'fault' }),
   });
   const path = steps
-    .map((s) => `L${s.level}[${s.index}] ${s.kind}${s.pageSize === undefined ? '' : ` ${formatSize(s.pageSize)}`}`)
+    .map(
+      (s) =>
+        `L${s.level}[${s.index}] ${s.kind}${s.pageSize === undefined ? '' : ` ${formatSize(s.pageSize)}`}`,
+    )
     .join(' -> ');
   return {
     summary: `${device.iommu.name} ${what}: ${path}${t.ok ? ` -> pa ${hex(t.pa)}` : ` -> ${t.fault ?? 'fault'}`}`,
@@ -253,5 +260,48 @@ export function walkStep(step: Step, ctx: RunContext): StepOutcome {
       (s) =>
         `level ${s.level} table ${hex(s.tableAddress)} [${s.index}] @ ${hex(s.entryAddress)} = ${hex(s.raw)} ${s.kind}`,
     ),
+  };
+}
+
+/** `read-events`: vEVENT headers and their events from a vEVENTQ fd. */
+export function readEventsStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const fd = ctx.needNum(step, 'read-events');
+  const type = ctx.num(step, 'type') ?? IOMMU_VEVENTQ_TYPE_ARM_SMMUV3;
+  const { ret, data } = ps.traced.read(fd, ctx.num(step, 'max') ?? 4096);
+  const headerSize = structs.iommufd_vevent_header.sizeof;
+  const payload = veventPayloads.get(type);
+  const headers: Decoded[] = [];
+  const details: string[] = [];
+  let at = 0;
+  while (at + headerSize <= data.length) {
+    const header = decodeStruct('iommufd_vevent_header', data.subarray(at, at + headerSize));
+    headers.push(header);
+    at += headerSize;
+    const lost = (Number(header.flags) & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0;
+    let line = formatStruct('iommufd_vevent_header', header);
+    if (!lost && payload !== undefined) {
+      const size = structs[payload].sizeof;
+      line += ` ${payload} ${formatStruct(payload, decodeStruct(payload, data.subarray(at, at + size)))}`;
+      at += size;
+    } else if (!lost) break;
+    details.push(line);
+  }
+  const want = ctx.num(step, 'expect-count');
+  const output = headers[ctx.num(step, 'record') ?? 0];
+  const lost = headers.filter(
+    (h) => (Number(h.flags) & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0,
+  ).length;
+  return {
+    main: { call: 'read', ret },
+    ...(output === undefined ? {} : { output }),
+    summary:
+      ret < 0
+        ? ''
+        : `${headers.length} event${headers.length === 1 ? '' : 's'}${lost > 0 ? ` (${lost} LOST_EVENTS marker)` : ''}`,
+    details,
+    ...(want !== undefined && want !== headers.length
+      ? { problem: `${headers.length} events came back, expected ${want}` }
+      : {}),
   };
 }

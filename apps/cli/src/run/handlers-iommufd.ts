@@ -3,20 +3,26 @@
  * VMM makes (IOAS, maps, HWPTs, dirty tracking, the vIOMMU objects).
  */
 import {
+  IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
+  IOMMU_HW_INFO_TYPE_INTEL_VTD,
+  IOMMU_HW_INFO_TYPE_SELFTEST,
   IOMMU_HWPT_DATA_ARM_SMMUV3,
   IOMMU_HWPT_DATA_SELFTEST,
   IOMMU_HWPT_DATA_VTD_S1,
   IOMMU_HWPT_DIRTY_TRACKING_ENABLE,
   IOMMU_HWPT_FAULT_ID_VALID,
   IOMMU_HWPT_GET_DIRTY_BITMAP_NO_CLEAR,
-  IOMMU_HW_INFO_TYPE_ARM_SMMUV3,
-  IOMMU_HW_INFO_TYPE_INTEL_VTD,
-  IOMMU_HW_INFO_TYPE_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
   IOMMU_IOAS_MAP_FIXED_IOVA,
   IOMMU_IOAS_MAP_READABLE,
   IOMMU_IOAS_MAP_WRITEABLE,
+  IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+  IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+  IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
   IOMMU_VIOMMU_TYPE_ARM_SMMUV3,
   type StructName,
+  structs,
 } from '@iommufd-sim/uapi-types';
 import type { Step } from '../scenario/types.js';
 import { fieldEnum, formatEnumValue } from '../uapi/field-enums.js';
@@ -99,7 +105,15 @@ export function mapStep(step: Step, ctx: RunContext): StepOutcome {
   if (va === undefined) va = ctx.mmap(ps, length, 'the mapping');
   length = BigInt(length);
   const iova = ctx.big(step, 'iova');
-  const r = mapIoctl(step, ctx, ioas, va, length, iova, Number(ctx.big(step, 'prot') ?? BigInt(RW)));
+  const r = mapIoctl(
+    step,
+    ctx,
+    ioas,
+    va,
+    length,
+    iova,
+    Number(ctx.big(step, 'prot') ?? BigInt(RW)),
+  );
   const as = ctx.text(step, 'as');
   if (r.ret >= 0 && as !== undefined) ctx.set(as, r.out.iova as bigint);
   return outcome(r, `${formatSize(length)} at IOVA ${hex(r.out.iova as bigint)} (user ${hex(va)})`);
@@ -216,12 +230,14 @@ export function hwInfoStep(step: Step, ctx: RunContext): StepOutcome {
   const len = Number(r.out.data_len);
   if (struct !== undefined && len > 0) {
     const bytes = ps.traced.readMemory(buffer, len);
-    if (bytes !== null) details.push(`${struct} ${formatStruct(struct, decodeStruct(struct, bytes))}`);
+    if (bytes !== null)
+      details.push(`${struct} ${formatStruct(struct, decodeStruct(struct, bytes))}`);
   }
   const typeInfo = fieldEnum('iommu_hw_info', 'out_data_type');
   const capInfo = fieldEnum('iommu_hw_info', 'out_capabilities');
   const typeName = typeInfo === undefined ? String(type) : formatEnumValue(typeInfo, type);
-  const caps = capInfo === undefined ? '' : formatEnumValue(capInfo, r.out.out_capabilities as bigint);
+  const caps =
+    capInfo === undefined ? '' : formatEnumValue(capInfo, r.out.out_capabilities as bigint);
   return outcome(
     r,
     `${typeName}, capabilities ${caps}, max PASID bits ${String(r.out.out_max_pasid_log2)}`,
@@ -306,7 +322,8 @@ export function dirtyBitmapStep(step: Step, ctx: RunContext): StepOutcome {
       if (!set) problems.push(`the page at ${hex(at)} is not dirty`);
     }
   }
-  const shown = ranges.slice(0, 8).join(', ') + (ranges.length > 8 ? `, ... (${ranges.length} runs)` : '');
+  const shown =
+    ranges.slice(0, 8).join(', ') + (ranges.length > 8 ? `, ... (${ranges.length} runs)` : '');
   return {
     ...outcome(
       r,
@@ -341,4 +358,52 @@ export function vdeviceStep(step: Step, ctx: RunContext): StepOutcome {
   });
   if (r.ret >= 0) ctx.set(name, Number(r.out.out_vdevice_id));
   return outcome(r, `$${name} = vDEVICE ${String(r.out.out_vdevice_id)} (virt_id ${hex(virtId)})`);
+}
+
+/** `veventq`. */
+export function veventqStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const name = ctx.text(step, 'veventq') ?? '';
+  const r = ctx.ioctl(ps, ctx.iommufd(ps, step), 'IOMMU_VEVENTQ_ALLOC', {
+    viommu_id: ctx.needNum(step, 'viommu'),
+    type: ctx.num(step, 'type') ?? IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
+    veventq_depth: ctx.num(step, 'depth') ?? 16,
+  });
+  if (r.ret >= 0) {
+    ctx.set(name, Number(r.out.out_veventq_id));
+    ctx.set(`${name}.fd`, Number(r.out.out_veventq_fd));
+  }
+  return outcome(
+    r,
+    `$${name} = vEVENTQ ${String(r.out.out_veventq_id)}, $${name}.fd = fd ${String(r.out.out_veventq_fd)}`,
+  );
+}
+
+const INVALIDATE_DATA_TYPES: Partial<Record<StructName, number>> = {
+  iommu_hwpt_vtd_s1_invalidate: IOMMU_HWPT_INVALIDATE_DATA_VTD_S1,
+  iommu_viommu_arm_smmuv3_invalidate: IOMMU_VIOMMU_INVALIDATE_DATA_ARM_SMMUV3,
+  iommu_hwpt_invalidate_selftest: IOMMU_HWPT_INVALIDATE_DATA_SELFTEST,
+  iommu_viommu_invalidate_selftest: IOMMU_VIOMMU_INVALIDATE_DATA_SELFTEST,
+};
+
+/** `invalidate`. */
+export function invalidateStep(step: Step, ctx: RunContext): StepOutcome {
+  const ps = ctx.proc(step);
+  const entries = ctx.value(step, 'entries');
+  if (entries?.t !== 'struct') throw new StepFailure("invalidate needs 'entries'", step.loc);
+  const { struct } = entries.data;
+  const placed = ctx.placeUserStruct(ps, entries.data);
+  const count = entries.data.entries.length;
+  const r = ctx.ioctl(ps, ctx.iommufd(ps, step), 'IOMMU_HWPT_INVALIDATE', {
+    hwpt_id: ctx.needNum(step, 'invalidate'),
+    data_uptr: placed.va,
+    data_type: INVALIDATE_DATA_TYPES[struct] ?? 0,
+    entry_len: structs[struct].sizeof,
+    entry_num: count,
+  });
+  const done = Number(r.out.entry_num);
+  return {
+    ...outcome(r, `${done} of ${count} request${count === 1 ? '' : 's'} handled`),
+    ...(r.ret < 0 ? { summary: `${done} of ${count} handled before the failure` } : {}),
+  };
 }

@@ -3,7 +3,7 @@
  * munmap, stores and loads), the last error, memory accounting and exit.
  */
 import type { Step } from '../scenario/types.js';
-import { hex, toHex } from '../util/hex.js';
+import { describeBytes, hex } from '../util/hex.js';
 import { formatSize, formatSizeExact } from '../util/units.js';
 import { type RunContext, StepFailure } from './context.js';
 import type { StepOutcome } from './outcome.js';
@@ -12,7 +12,9 @@ import type { StepOutcome } from './outcome.js';
 export function openStep(step: Step, ctx: RunContext): StepOutcome {
   const ps = ctx.proc(step);
   const target = ctx.text(step, 'open') ?? '';
-  const device = target.startsWith('/') ? undefined : ctx.host.device(ctx.aliases.get(target) ?? target);
+  const device = target.startsWith('/')
+    ? undefined
+    : ctx.host.device(ctx.aliases.get(target) ?? target);
   if (!target.startsWith('/') && device === undefined) {
     throw new StepFailure(`no device '${target}'`, step.main.loc);
   }
@@ -75,7 +77,10 @@ export function munmapStep(step: Step, ctx: RunContext): StepOutcome {
   }
   const ret = ps.traced.munmap(va, length);
   if (ret === 0) ps.buffers.delete(va);
-  return { main: { call: 'munmap', ret }, summary: ret === 0 ? `${formatSize(length)} unmapped` : '' };
+  return {
+    main: { call: 'munmap', ret },
+    summary: ret === 0 ? `${formatSize(length)} unmapped` : '',
+  };
 }
 
 /** `memfd`. */
@@ -95,7 +100,16 @@ export function memfdStep(step: Step, ctx: RunContext): StepOutcome {
 export function writeMemoryStep(step: Step, ctx: RunContext): StepOutcome {
   const ps = ctx.proc(step);
   const va = ctx.needBig(step, 'write-memory');
-  const data = ctx.bytes(step, 'data') ?? new Uint8Array(0);
+  let data = ctx.bytes(step, 'data');
+  const words = ctx.value(step, 'u64');
+  if (words?.t === 'exprs') {
+    data = new Uint8Array(words.exprs.length * 8);
+    const view = new DataView(data.buffer);
+    words.exprs.forEach((e, i) => {
+      view.setBigUint64(i * 8, BigInt.asUintN(64, ctx.evaluate(e)), true);
+    });
+  }
+  if (data === undefined) throw new StepFailure("write-memory needs 'data' or 'u64'", step.loc);
   const ret = ps.traced.writeMemory(va, data);
   return {
     main: { call: 'store', ret },
@@ -117,13 +131,10 @@ export function expectMemoryStep(step: Step, ctx: RunContext): StepOutcome {
     summary: `${want.length} bytes at ${hex(va)}${same ? ' as expected' : ''}`,
     ...(same
       ? {}
-      : { problem: `memory at ${hex(va)} holds ${short(got)}, expected ${short(want)}` }),
+      : {
+          problem: `memory at ${hex(va)} holds ${describeBytes(got, 32)}, expected ${describeBytes(want, 32)}`,
+        }),
   };
-}
-
-function short(bytes: Uint8Array): string {
-  const text = toHex(bytes.subarray(0, 32)).replace(/(..)/g, '$1 ').trim();
-  return bytes.length > 32 ? `${text} ...` : text;
 }
 
 /** `exit`. */

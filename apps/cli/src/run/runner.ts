@@ -41,6 +41,9 @@ const HANDLERS: Readonly<Record<string, StepHandler>> = {
   'dirty-bitmap': iommufd.dirtyBitmapStep,
   viommu: iommufd.viommuStep,
   vdevice: iommufd.vdeviceStep,
+  veventq: iommufd.veventqStep,
+  invalidate: iommufd.invalidateStep,
+  'read-events': device.readEventsStep,
   bind: device.bindStep,
   attach: device.attachStep,
   detach: device.detachStep,
@@ -81,7 +84,12 @@ export interface RunResult {
   /** Building the host, and the whole run, in milliseconds. */
   readonly setupMs: number;
   readonly totalMs: number;
-  readonly counts: { readonly passed: number; readonly failed: number; readonly skipped: number; readonly notRun: number };
+  readonly counts: {
+    readonly passed: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly notRun: number;
+  };
   /** 0 when every step passed, 1 when one failed, 4 for a bug in the model or the program. */
   readonly exitCode: 0 | 1 | 4;
 }
@@ -109,19 +117,29 @@ function describeExpectation(step: Step): string | undefined {
   }
 }
 
-function judge(step: Step, out: StepOutcome, failure: { errno?: string; reason?: string }): Judgement {
+function judge(
+  step: Step,
+  out: StepOutcome,
+  failure: { errno?: string; reason?: string },
+): Judgement {
   const expected = describeExpectation(step);
   const base = expected === undefined ? {} : { expected };
   if (step.spec.expect === 'dma') {
     const want = step.expect?.kind === 'dma' ? step.expect.status : 'done';
     if (out.dmaStatus !== want) {
-      return { ...base, ok: false, message: `the DMA ended ${out.dmaStatus ?? '?'}, expected ${want}` };
+      return {
+        ...base,
+        ok: false,
+        message: `the DMA ended ${out.dmaStatus ?? '?'}, expected ${want}`,
+      };
     }
   } else if (out.main !== undefined) {
     const ret = out.main.ret;
     const e = step.expect ?? { kind: 'ok' };
     const got =
-      ret < 0 ? `${failure.errno ?? errnoName(-ret) ?? ret}${failure.reason === undefined ? '' : ` (${failure.reason})`}` : `${ret}`;
+      ret < 0
+        ? `${failure.errno ?? errnoName(-ret) ?? ret}${failure.reason === undefined ? '' : ` (${failure.reason})`}`
+        : `${ret}`;
     const ok =
       e.kind === 'ok'
         ? ret >= 0
@@ -171,7 +189,11 @@ class Runner {
   ) {}
 
   /** Run `steps`; returns how the list ended. */
-  runList(steps: readonly Step[], depth: number, skipOn: readonly number[]): 'ok' | 'failed' | 'skipped' {
+  runList(
+    steps: readonly Step[],
+    depth: number,
+    skipOn: readonly number[],
+  ): 'ok' | 'failed' | 'skipped' {
     let state: 'ok' | 'failed' | 'skipped' = 'ok';
     for (const step of steps) {
       if (state !== 'ok') {
@@ -179,7 +201,8 @@ class Runner {
         continue;
       }
       const result = this.runOne(step, depth, skipOn);
-      if (result === 'failed' && !(depth === 0 && this.options.keepGoing === true)) state = 'failed';
+      if (result === 'failed' && !(depth === 0 && this.options.keepGoing === true))
+        state = 'failed';
       if (result === 'skipped') state = 'skipped';
     }
     return state;
@@ -197,7 +220,10 @@ class Runner {
       calls: [],
       summary: '',
       details: [],
-      message: status === 'skipped' ? 'skipped with the rest of its group' : 'not run: an earlier step failed',
+      message:
+        status === 'skipped'
+          ? 'skipped with the rest of its group'
+          : 'not run: an earlier step failed',
       ms: 0,
     });
     const group = step.fields.get('steps')?.value;
@@ -208,7 +234,11 @@ class Runner {
     return this.ctx.text(step, 'title') ?? step.label;
   }
 
-  private runOne(step: Step, depth: number, skipOn: readonly number[]): 'passed' | 'failed' | 'skipped' {
+  private runOne(
+    step: Step,
+    depth: number,
+    skipOn: readonly number[],
+  ): 'passed' | 'failed' | 'skipped' {
     const { ctx } = this;
     const title = this.title(step);
     this.options.onStep?.(this.done, ctx.scenario.stepCount, title);
@@ -229,7 +259,9 @@ class Runner {
         depth + 1,
         skip?.t === 'errnos' ? skip.errnos : [],
       );
-      const skipped = this.results.slice(index + 1).find((r) => r.status === 'skipped' && r.message !== undefined);
+      const skipped = this.results
+        .slice(index + 1)
+        .find((r) => r.status === 'skipped' && r.message !== undefined);
       const status = ended === 'ok' ? 'passed' : ended;
       this.results[index] = {
         ...base,
@@ -237,7 +269,9 @@ class Runner {
         calls: [],
         summary: status === 'passed' ? 'every step passed' : '',
         details: [],
-        ...(status === 'skipped' && skipped?.message !== undefined ? { message: skipped.message } : {}),
+        ...(status === 'skipped' && skipped?.message !== undefined
+          ? { message: skipped.message }
+          : {}),
         ...(status === 'failed' ? { message: 'a step of the group failed' } : {}),
         ms: performance.now() - t0,
       };
@@ -253,7 +287,8 @@ class Runner {
       outcome = handler(step, ctx);
     } catch (e) {
       if (e instanceof StepFailure) {
-        message = e.loc === undefined || e.loc.line === 0 ? e.message : `${e.message} (line ${e.loc.line})`;
+        message =
+          e.loc === undefined || e.loc.line === 0 ? e.message : `${e.message} (line ${e.loc.line})`;
       } else {
         this.internal = true;
         message = `internal error: ${(e as Error).message}`;
@@ -268,7 +303,16 @@ class Runner {
     const failure = failing === undefined ? {} : pick(failing);
     const ms = performance.now() - t0;
     if (outcome === undefined) {
-      this.results.push({ ...base, status: 'failed', calls, summary: '', details: [], ms, message: message ?? 'failed', ...failure });
+      this.results.push({
+        ...base,
+        status: 'failed',
+        calls,
+        summary: '',
+        details: [],
+        ms,
+        message: message ?? 'failed',
+        ...failure,
+      });
       return 'failed';
     }
     const verdict = judge(step, outcome, failure);
@@ -334,7 +378,8 @@ export function runScenario(scenario: Scenario, options: RunOptions = {}): RunRe
   runner.runList(scenario.steps, 0, []);
   options.onStep?.(scenario.stepCount, scenario.stepCount, 'done');
   const steps = runner.results;
-  const count = (s: StepResult['status']) => steps.filter((r) => r.status === s && r.kind !== 'group').length;
+  const count = (s: StepResult['status']) =>
+    steps.filter((r) => r.status === s && r.kind !== 'group').length;
   const counts = {
     passed: count('passed'),
     failed: count('failed'),

@@ -141,7 +141,11 @@ export const STEPS: readonly StepSpec[] = [
     kind: 'mmap',
     doc: 'Map anonymous memory (or a memfd) into the process; the name holds its address. Large mappings are 2 MiB aligned and backed contiguously, as with transparent huge pages.',
     calls: 'mmap (+ a memory write with `data`)',
-    main: { type: 'var', required: true, doc: 'Name of the buffer (a variable holding its address).' },
+    main: {
+      type: 'var',
+      required: true,
+      doc: 'Name of the buffer (a variable holding its address).',
+    },
     fields: {
       length: { type: 'expr', required: true, doc: 'Bytes.' },
       memfd: fdField('Map this memfd instead of anonymous memory.'),
@@ -169,10 +173,13 @@ export const STEPS: readonly StepSpec[] = [
   },
   {
     kind: 'write-memory',
-    doc: 'Store bytes in process memory.',
+    doc: 'Store bytes, or 64-bit little-endian words (page-table entries, descriptors), in process memory.',
     calls: 'a memory store',
     main: { type: 'expr', required: true, doc: 'The address.' },
-    fields: { data: { type: 'bytes', required: true, doc: 'The bytes.' } },
+    fields: {
+      data: { type: 'bytes', doc: 'The bytes.' },
+      u64: { type: 'exprs', doc: 'Or 64-bit words, stored little-endian one after the other.' },
+    },
     expect: 'call',
   },
   {
@@ -203,7 +210,10 @@ export const STEPS: readonly StepSpec[] = [
     doc: "Open the device's VFIO cdev (unless open) and bind it to an iommufd; `as` names the device: `$as` is its dev_id, `$as.fd` its fd.",
     calls: 'open + VFIO_DEVICE_BIND_IOMMUFD',
     main: deviceMain,
-    fields: { iommufd: iommufdField, as: { type: 'var', doc: 'Name for the device and its dev_id.' } },
+    fields: {
+      iommufd: iommufdField,
+      as: { type: 'var', doc: 'Name for the device and its dev_id.' },
+    },
     expect: 'call',
     output: 'vfio_device_bind_iommufd',
     defineSuffixes: ['.fd'],
@@ -299,7 +309,10 @@ export const STEPS: readonly StepSpec[] = [
     fields: {
       to: { type: 'expr', required: true, doc: 'IOAS or HWPT id.' },
       pasid: { type: 'expr', doc: 'Attach this PASID (VFIO_DEVICE_ATTACH_PASID).' },
-      as: { type: 'var', doc: 'Variable for the HWPT it ended up on (the automatic one for an IOAS).' },
+      as: {
+        type: 'var',
+        doc: 'Variable for the HWPT it ended up on (the automatic one for an IOAS).',
+      },
     },
     expect: 'call',
     output: 'vfio_device_attach_iommufd_pt',
@@ -405,7 +418,11 @@ export const STEPS: readonly StepSpec[] = [
     calls: 'write',
     main: { type: 'expr', required: true, doc: 'The fault fd.' },
     fields: {
-      cookie: { type: 'expr', required: true, doc: 'The cookie of the group (from `read-faults`).' },
+      cookie: {
+        type: 'expr',
+        required: true,
+        doc: 'The cookie of the group (from `read-faults`).',
+      },
       code: {
         type: 'symbol',
         enum: 'iommufd_page_response_code',
@@ -464,6 +481,58 @@ export const STEPS: readonly StepSpec[] = [
     },
     expect: 'call',
     output: 'iommu_vdevice_alloc',
+  },
+  {
+    kind: 'veventq',
+    doc: 'Allocate a vEVENTQ on a vIOMMU; the name holds its id and `.fd` its fd.',
+    calls: 'IOMMU_VEVENTQ_ALLOC',
+    main: { type: 'var', required: true, doc: 'Variable for the vEVENTQ id.' },
+    fields: {
+      viommu: { type: 'expr', required: true, doc: 'The vIOMMU id.' },
+      type: { type: 'symbol', enum: 'iommu_veventq_type', doc: 'Default ARM_SMMUV3.' },
+      depth: { type: 'expr', doc: 'Events it holds before it drops (default 16).' },
+      iommufd: iommufdField,
+    },
+    expect: 'call',
+    output: 'iommu_veventq_alloc',
+    defineSuffixes: ['.fd'],
+  },
+  {
+    kind: 'read-events',
+    doc: 'Read vEVENTs from a vEVENTQ fd: each a struct iommufd_vevent_header {flags, sequence} and the event (only the header when it says LOST_EVENTS).',
+    calls: 'read',
+    main: { type: 'expr', required: true, doc: 'The vEVENTQ fd (`$events.fd`).' },
+    fields: {
+      type: {
+        type: 'symbol',
+        enum: 'iommu_veventq_type',
+        doc: 'The queue type, for the event layout (default ARM_SMMUV3).',
+      },
+      max: { type: 'expr', doc: 'Bytes to ask for (default 4096).' },
+      'expect-count': {
+        type: 'expr',
+        doc: 'How many events (LOST_EVENTS markers included) must come back.',
+      },
+      record: { type: 'expr', doc: 'Which header `save` reads (default 0).' },
+    },
+    expect: 'call',
+    output: 'iommufd_vevent_header',
+  },
+  {
+    kind: 'invalidate',
+    doc: 'Pass cache invalidation requests to a nested HWPT or a vIOMMU: data_type, entry_len and entry_num come from `entries`.',
+    calls: 'IOMMU_HWPT_INVALIDATE',
+    main: { type: 'expr', required: true, doc: 'The nested HWPT or vIOMMU id.' },
+    fields: {
+      entries: {
+        type: 'struct',
+        required: true,
+        doc: 'The requests: `{struct: iommu_viommu_arm_smmuv3_invalidate, entries: [{cmd: [w0, w1]}, ...]}`, `iommu_hwpt_vtd_s1_invalidate`, or the selftest structs.',
+      },
+      iommufd: iommufdField,
+    },
+    expect: 'call',
+    output: 'iommu_hwpt_invalidate',
   },
   {
     kind: 'expect-errno',

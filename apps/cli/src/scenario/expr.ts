@@ -80,7 +80,8 @@ function tokenize(text: string): Token[] | string {
 function literal(num: string, unit: string | undefined): bigint | string {
   const digits = num.replace(/_/g, '');
   const scale = unit === undefined ? 1n : UNIT[unit.toLowerCase()];
-  if (scale === undefined) return `unknown unit '${unit}' (use B, KiB, MiB, GiB, TiB or K, M, G, T)`;
+  if (scale === undefined)
+    return `unknown unit '${unit}' (use B, KiB, MiB, GiB, TiB or K, M, G, T)`;
   if (digits.includes('.')) {
     const [whole = '0', frac = ''] = digits.split('.');
     const denom = 10n ** BigInt(frac.length);
@@ -104,7 +105,8 @@ export function parseExpr(source: string | number | bigint): Expr | string {
   const tokens: Token[] = read;
   let pos = 0;
   const peek = (): Token | undefined => tokens[pos];
-  const isPunct = (t: Token | undefined, v: string): boolean => t?.kind === 'punct' && t.value === v;
+  const isPunct = (t: Token | undefined, v: string): boolean =>
+    t?.kind === 'punct' && t.value === v;
 
   function factor(): Expr | string {
     const t = tokens[pos++];

@@ -4,17 +4,18 @@
  * each problem names its line and column and what is wrong. All problems of a
  * file are reported at once.
  */
-import { createHost, type HostConfig, type HostDeviceConfig } from '@iommufd-sim/iommufd-core';
+
 import type { IommuConfig } from '@iommufd-sim/hw-models';
+import { createHost, type HostConfig, type HostDeviceConfig } from '@iommufd-sim/iommufd-core';
 import { errnoNumber, type StructName, structs } from '@iommufd-sim/uapi-types';
 import {
   isMap,
   isScalar,
   isSeq,
   LineCounter,
-  type Node as YamlNode,
   parseDocument,
   type YAMLMap,
+  type Node as YamlNode,
 } from 'yaml';
 import { enumConstant, enumInfo, fieldEnum } from '../uapi/field-enums.js';
 import { requestByName, requestNames } from '../uapi/requests.js';
@@ -35,14 +36,7 @@ import {
   type StepSpec,
   TOP_FIELDS,
 } from './catalog.js';
-import {
-  evalExpr,
-  type Expr,
-  exprVariables,
-  parseExpr,
-  UAPI_CONSTANTS,
-  VAR_NAME,
-} from './expr.js';
+import { type Expr, evalExpr, exprVariables, parseExpr, UAPI_CONSTANTS, VAR_NAME } from './expr.js';
 import type {
   Expectation,
   Field,
@@ -73,7 +67,9 @@ export class ScenarioError extends Error {
   ) {
     super(
       problems
-        .map((p) => (p.line > 0 ? `${file}:${p.line}:${p.col}: ${p.message}` : `${file}: ${p.message}`))
+        .map((p) =>
+          p.line > 0 ? `${file}:${p.line}:${p.col}: ${p.message}` : `${file}: ${p.message}`,
+        )
         .join('\n'),
     );
     this.name = 'ScenarioError';
@@ -419,7 +415,11 @@ class Reader {
           this.problem(node ?? keyNode, `${what}: expected a map of its fields`);
           continue;
         }
-        out.set(key, { t: 'nested', args: this.structArgs(structName, node, path, where, new Set()), loc });
+        out.set(key, {
+          t: 'nested',
+          args: this.structArgs(structName, node, path, where, new Set()),
+          loc,
+        });
       } else if (info.count !== undefined) {
         if (!isSeq(node)) {
           this.problem(node ?? keyNode, `${what}: expected a list of ${info.count} numbers`);
@@ -486,7 +486,10 @@ class Reader {
       const word = isScalar(first) ? String(first.value) : '';
       return this.problem(
         first ?? node,
-        `${where}: unknown step '${word}'${hint(word, STEPS.map((s) => s.kind))} (steps: ${STEPS.map((s) => s.kind).join(', ')})`,
+        `${where}: unknown step '${word}'${hint(
+          word,
+          STEPS.map((s) => s.kind),
+        )} (steps: ${STEPS.map((s) => s.kind).join(', ')})`,
       );
     }
     if (kinds.length !== 1) {
@@ -540,7 +543,10 @@ class Reader {
       if (name === 'process') {
         const p = this.text(e.node, what);
         if (p !== undefined && !this.processes.has(p)) {
-          this.problem(e.node, `${what}: no process '${p}' (processes: ${[...this.processes].join(', ')})`);
+          this.problem(
+            e.node,
+            `${what}: no process '${p}' (processes: ${[...this.processes].join(', ')})`,
+          );
         }
       }
       if (name === 'steps' && kind === 'group') {
@@ -569,7 +575,10 @@ class Reader {
       number,
       loc,
       main: { value: main, loc: this.loc(mainNode ?? node) },
-      label: isScalar(mainNode) && mainNode.value !== null ? `${kind} ${String(mainNode.source ?? mainNode.value)}` : kind,
+      label:
+        isScalar(mainNode) && mainNode.value !== null
+          ? `${kind} ${String(mainNode.source ?? mainNode.value)}`
+          : kind,
       fields,
       ...(expect === undefined ? {} : { expect }),
       ...(request === undefined ? {} : { request }),
@@ -582,10 +591,7 @@ class Reader {
     if (name === undefined) return undefined;
     const info = requestByName(name);
     if (info === undefined) {
-      return this.problem(
-        node,
-        `${where}: no ioctl named '${name}'${hint(name, requestNames())}`,
-      );
+      return this.problem(node, `${where}: no ioctl named '${name}'${hint(name, requestNames())}`);
     }
     return info;
   }
@@ -667,20 +673,24 @@ class Reader {
     const e = this.entries(node, HOST_FIELDS, 'host');
     const iommus: IommuConfig[] = [];
     const iommuList = e.get('iommus')?.node ?? null;
-    if (iommuList !== null && !isSeq(iommuList)) this.problem(iommuList, 'host.iommus: expected a list');
+    if (iommuList !== null && !isSeq(iommuList))
+      this.problem(iommuList, 'host.iommus: expected a list');
     for (const item of isSeq(iommuList) ? (iommuList.items as YamlNode[]) : []) {
       const c = this.iommu(item);
       if (c === undefined) continue;
-      if (iommus.some((i) => i.name === c.name)) this.problem(item, `host.iommus: two IOMMUs are named '${c.name}'`);
+      if (iommus.some((i) => i.name === c.name))
+        this.problem(item, `host.iommus: two IOMMUs are named '${c.name}'`);
       iommus.push(c);
     }
     const devices: HostDeviceConfig[] = [];
     const deviceList = e.get('devices')?.node ?? null;
-    if (deviceList !== null && !isSeq(deviceList)) this.problem(deviceList, 'host.devices: expected a list');
+    if (deviceList !== null && !isSeq(deviceList))
+      this.problem(deviceList, 'host.devices: expected a list');
     for (const item of isSeq(deviceList) ? (deviceList.items as YamlNode[]) : []) {
       const d = this.device(item, iommus);
       if (d === undefined) continue;
-      if (devices.some((x) => x.name === d.name)) this.problem(item, `host.devices: two devices are named '${d.name}'`);
+      if (devices.some((x) => x.name === d.name))
+        this.problem(item, `host.devices: two devices are named '${d.name}'`);
       devices.push(d);
     }
     const selftestNode = e.get('selftest')?.node;
@@ -705,7 +715,11 @@ class Reader {
     const e = this.entries(node, IOMMU_FIELDS, 'host.iommus entry');
     const name = e.has('name') ? this.text(e.get('name')?.node ?? null, 'name') : undefined;
     const modelValue = e.has('model')
-      ? this.value(IOMMU_FIELDS.model as FieldSpec, e.get('model')?.node ?? null, 'host.iommus: model')
+      ? this.value(
+          IOMMU_FIELDS.model as FieldSpec,
+          e.get('model')?.node ?? null,
+          'host.iommus: model',
+        )
       : undefined;
     if (name === undefined || modelValue?.t !== 'text') return undefined;
     const c: Record<string, unknown> = { name, model: modelValue.text };
@@ -726,7 +740,11 @@ class Reader {
     flag('pri', 'pri');
     const sizes = e.get('page-sizes');
     if (sizes !== undefined) {
-      const v = this.value({ type: 'exprs', doc: '' }, sizes.node, `host.iommus ${name}: page-sizes`);
+      const v = this.value(
+        { type: 'exprs', doc: '' },
+        sizes.node,
+        `host.iommus ${name}: page-sizes`,
+      );
       if (v?.t === 'exprs') c.pageSizes = v.exprs.map((x) => Number(evalExpr(x, () => undefined)));
     }
     return c as unknown as IommuConfig;
@@ -764,7 +782,11 @@ class Reader {
     }
     const sids = e.get('stream-ids');
     if (sids !== undefined) {
-      const v = this.value({ type: 'exprs', doc: '' }, sids.node, `host.devices ${name}: stream-ids`);
+      const v = this.value(
+        { type: 'exprs', doc: '' },
+        sids.node,
+        `host.devices ${name}: stream-ids`,
+      );
       if (v?.t === 'exprs') c.streamIds = v.exprs.map((x) => Number(evalExpr(x, () => undefined)));
     }
     return c as unknown as HostDeviceConfig;
@@ -782,9 +804,12 @@ class Reader {
         continue;
       }
       const e = this.entries(item, PROCESS_FIELDS, 'processes entry');
-      const name = e.has('name') ? this.text(e.get('name')?.node ?? null, 'processes: name') : undefined;
+      const name = e.has('name')
+        ? this.text(e.get('name')?.node ?? null, 'processes: name')
+        : undefined;
       if (name === undefined) continue;
-      if (this.processes.has(name)) this.problem(item, `processes: two processes are named '${name}'`);
+      if (this.processes.has(name))
+        this.problem(item, `processes: two processes are named '${name}'`);
       this.processes.add(name);
       const p: { -readonly [K in keyof ProcessSpec]: ProcessSpec[K] } = { name };
       const memlock = e.get('memlock');
@@ -875,9 +900,7 @@ export function parseScenario(source: string, file: string, options: ParseOption
     throw new ScenarioError(file, sorted);
   }
   return {
-    name:
-      (name && r.text(name.node, 'name')) ??
-      file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),
+    name: (name && r.text(name.node, 'name')) ?? file.replace(/^.*\//, '').replace(/\.ya?ml$/, ''),
     description: (description && r.text(description.node, 'description')) ?? '',
     file,
     host: host ?? FALLBACK_HOST,

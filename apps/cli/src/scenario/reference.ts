@@ -33,9 +33,16 @@ export function formatStepReference(): string {
   for (const [n, f] of Object.entries(COMMON_FIELDS)) out.push(fieldLine(n, f));
   out.push('Steps that make a call may have:');
   for (const [n, f] of Object.entries(EXPECT_FIELDS)) out.push(fieldLine(n, f));
-  out.push(fieldLine('save', SAVE_FIELD).replace('    save', '    save (steps with an output struct)'));
+  out.push(
+    fieldLine('save', SAVE_FIELD).replace('    save', '    save (steps with an output struct)'),
+  );
   for (const s of STEPS) {
-    out.push('', `- ${s.kind}: ${s.main.doc}`, `    ${s.doc}`, `    calls: ${s.calls}${s.output === undefined ? '' : `; save from: ${s.output}`}`);
+    out.push(
+      '',
+      `- ${s.kind}: ${s.main.doc}`,
+      `    ${s.doc}`,
+      `    calls: ${s.calls}${s.output === undefined ? '' : `; save from: ${s.output}`}`,
+    );
     for (const [n, f] of Object.entries(s.fields)) out.push(fieldLine(n, f));
   }
   return `${out.join('\n')}\n`;
@@ -54,7 +61,10 @@ function schemaOf(f: FieldSpec): Record<string, unknown> {
     case 'bool':
       return { type: 'boolean', description: f.doc };
     case 'errnos':
-      return { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }], description: f.doc };
+      return {
+        oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' } }],
+        description: f.doc,
+      };
     case 'choice':
       return { enum: f.choices ?? [], description: f.doc };
     case 'struct':
@@ -70,7 +80,10 @@ function schemaOf(f: FieldSpec): Record<string, unknown> {
   }
 }
 
-function objectSchema(fields: Readonly<Record<string, FieldSpec>>, extra = false): Record<string, unknown> {
+function objectSchema(
+  fields: Readonly<Record<string, FieldSpec>>,
+  extra = false,
+): Record<string, unknown> {
   return {
     type: 'object',
     properties: Object.fromEntries(Object.entries(fields).map(([n, f]) => [n, schemaOf(f)])),
@@ -84,7 +97,11 @@ function objectSchema(fields: Readonly<Record<string, FieldSpec>>, extra = false
 /** A JSON Schema (2020-12) of scenario files. It checks shapes; the validator checks meaning. */
 export function scenarioJsonSchema(): Record<string, unknown> {
   const steps = STEPS.map((s) => {
-    const fields: Record<string, FieldSpec> = { [s.kind]: { ...s.main, required: true }, ...COMMON_FIELDS, ...s.fields };
+    const fields: Record<string, FieldSpec> = {
+      [s.kind]: { ...s.main, required: true },
+      ...COMMON_FIELDS,
+      ...s.fields,
+    };
     if (s.expect !== 'none') Object.assign(fields, EXPECT_FIELDS);
     if (s.output !== undefined) fields.save = SAVE_FIELD;
     // An ioctl step's other keys are the request's struct fields.

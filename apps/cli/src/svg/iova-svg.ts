@@ -55,7 +55,12 @@ function lanesOf(ioas: IoasReport, c: ContextSnapshot): Lane[] {
   if (ioas.allowed.length > 0) {
     lanes.push({
       name: 'allowed',
-      spans: ioas.allowed.map((r) => ({ start: r.start, end: r.last + 1n, label: 'allowed', fill: '#7fa7e0' })),
+      spans: ioas.allowed.map((r) => ({
+        start: r.start,
+        end: r.last + 1n,
+        label: 'allowed',
+        fill: '#7fa7e0',
+      })),
     });
   }
   lanes.push({
@@ -72,7 +77,14 @@ function lanesOf(ioas: IoasReport, c: ContextSnapshot): Lane[] {
     if (ap === undefined) continue;
     lanes.push({
       name: `HWPT ${h.id} (${h.iommu}) aperture`,
-      spans: [{ start: ap.start, end: ap.last + 1n, label: `${h.auto ? 'automatic, ' : ''}pages ${ap.pageSizes.map((p) => formatSize(p)).join('/')}`, fill: '#f3d88a' }],
+      spans: [
+        {
+          start: ap.start,
+          end: ap.last + 1n,
+          label: `${h.auto ? 'automatic, ' : ''}pages ${ap.pageSizes.map((p) => formatSize(p)).join('/')}`,
+          fill: '#f3d88a',
+        },
+      ],
     });
   }
   return lanes;
@@ -102,7 +114,18 @@ export function iovaSvg(c: ContextSnapshot, ioasId: number, title: string): stri
   const xOf = (v: bigint): number => xs[bounds.indexOf(v > END ? END : v)] ?? LEFT;
 
   const axisY = TOP + lanes.length * LANE_H + 8;
-  const height = axisY + 150;
+  // Spans too narrow for their label are listed under the axis.
+  const notes: string[] = [];
+  for (const lane of lanes) {
+    for (const s of lane.spans) {
+      if (xOf(s.end) - xOf(s.start) <= s.label.length * 6.6 + 6) {
+        notes.push(
+          `${lane.name}: ${hex(s.start)}-${hex(s.end - 1n)} (${formatSize(s.end - s.start)}) ${s.label}`,
+        );
+      }
+    }
+  }
+  const height = axisY + 140 + notes.length * 16;
   const width = LEFT + AXIS_W + 40;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="monospace" font-size="11">`,
@@ -138,6 +161,9 @@ export function iovaSvg(c: ContextSnapshot, ioasId: number, title: string): stri
       `<line x1="${x.toFixed(1)}" y1="${TOP}" x2="${x.toFixed(1)}" y2="${axisY + 4}" stroke="#999" stroke-dasharray="2 3"/>`,
       `<text x="${x.toFixed(1)}" y="${axisY + 10}" transform="rotate(60 ${x.toFixed(1)} ${axisY + 10})">${label}</text>`,
     );
+  });
+  notes.forEach((n, i) => {
+    out.push(`<text x="12" y="${axisY + 140 + i * 16}">${escapeXml(n)}</text>`);
   });
   out.push('</svg>');
   return `${out.join('\n')}\n`;

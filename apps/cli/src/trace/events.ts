@@ -96,8 +96,18 @@ export type TraceEvent = Common &
         readonly length: number;
         readonly ret: string | null;
       }
-    | ({ readonly op: 'open'; readonly pid: number; readonly path: string; readonly ret: number } & Failure)
-    | ({ readonly op: 'close'; readonly pid: number; readonly fd: number; readonly ret: number } & Failure)
+    | ({
+        readonly op: 'open';
+        readonly pid: number;
+        readonly path: string;
+        readonly ret: number;
+      } & Failure)
+    | ({
+        readonly op: 'close';
+        readonly pid: number;
+        readonly fd: number;
+        readonly ret: number;
+      } & Failure)
     | ({
         readonly op: 'ioctl';
         readonly pid: number;

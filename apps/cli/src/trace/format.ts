@@ -7,7 +7,13 @@
 import { enumValueName, structs } from '@iommufd-sim/uapi-types';
 import { enumInfo, formatEnumValue } from '../uapi/field-enums.js';
 import { requestByNumber } from '../uapi/requests.js';
-import { changedFields, decodeStruct, formatChanged, formatStruct, namedFields } from '../uapi/struct-text.js';
+import {
+  changedFields,
+  decodeStruct,
+  formatChanged,
+  formatStruct,
+  namedFields,
+} from '../uapi/struct-text.js';
 import { fromHex, hex } from '../util/hex.js';
 import { formatSize } from '../util/units.js';
 import type { TraceEvent, TraceHeader } from './events.js';
@@ -24,7 +30,10 @@ function bytes(text: string | undefined): Uint8Array {
 }
 
 /** Records of `struct` in `data`, strace-style: `[{...}, {...}]`. */
-function records(struct: 'iommu_hwpt_pgfault' | 'iommu_hwpt_page_response', data: Uint8Array): string {
+function records(
+  struct: 'iommu_hwpt_pgfault' | 'iommu_hwpt_page_response',
+  data: Uint8Array,
+): string {
   const size = structs[struct].sizeof;
   const parts: string[] = [];
   for (let at = 0; at + size <= data.length; at += size) {
@@ -41,7 +50,12 @@ export class FdNames {
   /** Note what an event tells about fds. */
   learn(e: TraceEvent): void {
     if (e.op === 'open' && e.ret >= 0) this.names.set(`${e.pid}:${e.ret}`, e.path);
-    if (e.op === 'ioctl' && e.ret >= 0 && e.name === 'IOMMU_FAULT_QUEUE_ALLOC' && e.out !== undefined) {
+    if (
+      e.op === 'ioctl' &&
+      e.ret >= 0 &&
+      e.name === 'IOMMU_FAULT_QUEUE_ALLOC' &&
+      e.out !== undefined
+    ) {
       const out = decodeStruct('iommu_fault_alloc', bytes(e.out));
       this.names.set(`${e.pid}:${String(out.out_fault_fd)}`, 'fault');
     }
@@ -62,7 +76,8 @@ function ioctlArgument(e: TraceEvent & { op: 'ioctl' }): string {
     const named = info?.name === 'VFIO_CHECK_EXTENSION' || info?.name === 'VFIO_SET_IOMMU';
     return named ? (enumValueName('vfio_extension', v) ?? String(v)) : String(v);
   }
-  if (info?.struct === undefined || e.arg === undefined) return e.arg === undefined ? 'NULL' : `"${e.arg}"`;
+  if (info?.struct === undefined || e.arg === undefined)
+    return e.arg === undefined ? 'NULL' : `"${e.arg}"`;
   const before = decodeStruct(info.struct, bytes(e.arg));
   const text = formatStruct(info.struct, before);
   if (e.out === undefined || e.ret < 0) return text;
@@ -83,7 +98,9 @@ export function formatEvent(e: TraceEvent, fds: FdNames, showPid: boolean): stri
       break;
     case 'mmap':
       line = `${pid}mmap(NULL, ${BigInt(e.length)}, PROT_READ${e.readOnly === true ? '' : '|PROT_WRITE'}, ${
-        e.fd === undefined ? 'MAP_PRIVATE|MAP_ANONYMOUS, -1, 0' : `MAP_SHARED, ${e.fd}, ${e.offset ?? '0'}`
+        e.fd === undefined
+          ? 'MAP_PRIVATE|MAP_ANONYMOUS, -1, 0'
+          : `MAP_SHARED, ${e.fd}, ${e.offset ?? '0'}`
       }) = ${e.ret.startsWith('-') ? result(e.ret, e) : e.ret}`;
       break;
     case 'munmap':
@@ -109,13 +126,21 @@ export function formatEvent(e: TraceEvent, fds: FdNames, showPid: boolean): stri
       break;
     case 'read': {
       const data = bytes(e.data);
-      const shown = fds.kind(e.pid, e.fd) === 'fault' && data.length > 0 ? records('iommu_hwpt_pgfault', data) : data.length > 0 ? `"${e.data}"` : '""';
+      const shown =
+        fds.kind(e.pid, e.fd) === 'fault' && data.length > 0
+          ? records('iommu_hwpt_pgfault', data)
+          : data.length > 0
+            ? `"${e.data}"`
+            : '""';
       line = `${pid}read(${e.fd}, ${shown}, ${e.count}) = ${result(e.ret, e)}`;
       break;
     }
     case 'write': {
       const data = bytes(e.data);
-      const shown = fds.kind(e.pid, e.fd) === 'fault' ? records('iommu_hwpt_page_response', data) : `"${e.data}"`;
+      const shown =
+        fds.kind(e.pid, e.fd) === 'fault'
+          ? records('iommu_hwpt_page_response', data)
+          : `"${e.data}"`;
       line = `${pid}write(${e.fd}, ${shown}, ${data.length}) = ${result(e.ret, e)}`;
       break;
     }
@@ -126,7 +151,10 @@ export function formatEvent(e: TraceEvent, fds: FdNames, showPid: boolean): stri
       break;
     }
     case 'dma': {
-      const what = e.data !== undefined ? `write ${bytes(e.data).length} bytes` : `read ${e.length ?? 0} bytes`;
+      const what =
+        e.data !== undefined
+          ? `write ${bytes(e.data).length} bytes`
+          : `read ${e.length ?? 0} bytes`;
       line = `--- DMA ${e.device} ${what} at iova ${e.iova}${e.pasid === undefined ? '' : ` pasid ${e.pasid}`}: ${e.status}${
         e.fault === undefined ? '' : ` (${e.fault})`
       }, ${e.bytes} bytes moved ---`;

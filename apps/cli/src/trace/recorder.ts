@@ -161,7 +161,14 @@ export class TracedProcess {
   /** memfd_create(2) with an initial size. */
   memfdCreate(name: string, size: bigint): number {
     const ret = this.proc.memfdCreate(name, size);
-    this.tracer.emit({ op: 'memfd', pid: this.pid, name, size: hex(size), ret, ...this.failure(ret) });
+    this.tracer.emit({
+      op: 'memfd',
+      pid: this.pid,
+      name,
+      size: hex(size),
+      ret,
+      ...this.failure(ret),
+    });
     return ret;
   }
 
@@ -245,7 +252,14 @@ export class TracedProcess {
   /** write(2). */
   write(fd: number, data: Uint8Array): number {
     const ret = this.proc.write(fd, data);
-    this.tracer.emit({ op: 'write', pid: this.pid, fd, data: toHex(data), ret, ...this.failure(ret) });
+    this.tracer.emit({
+      op: 'write',
+      pid: this.pid,
+      fd,
+      data: toHex(data),
+      ret,
+      ...this.failure(ret),
+    });
     return ret;
   }
 

@@ -9,7 +9,13 @@ import { errnoName } from '@iommufd-sim/uapi-types';
 import { requestByNumber } from '../uapi/requests.js';
 import { changedFields, decodeStruct } from '../uapi/struct-text.js';
 import { fromHex, hex, toHex } from '../util/hex.js';
-import { type CompletedDma, TRACE_FORMAT, type Trace, type TraceEvent, type TraceHeader } from './events.js';
+import {
+  type CompletedDma,
+  TRACE_FORMAT,
+  type Trace,
+  type TraceEvent,
+  type TraceHeader,
+} from './events.js';
 
 /** A trace file that cannot be read. */
 export class TraceFileError extends Error {
@@ -24,8 +30,21 @@ export class TraceFileError extends Error {
 }
 
 const OPS = new Set([
-  'process', 'step', 'mmap', 'munmap', 'memfd', 'write-memory', 'read-memory', 'open', 'close',
-  'ioctl', 'read', 'write', 'poll', 'dma', 'exit',
+  'process',
+  'step',
+  'mmap',
+  'munmap',
+  'memfd',
+  'write-memory',
+  'read-memory',
+  'open',
+  'close',
+  'ioctl',
+  'read',
+  'write',
+  'poll',
+  'dma',
+  'exit',
 ]);
 
 /** Parse JSON lines into a trace; throws {@link TraceFileError} naming the bad line. */
@@ -44,7 +63,11 @@ export function parseTraceJsonl(text: string, file: string): Trace {
     const op = (value as { op?: unknown } | null)?.op;
     if (header === undefined) {
       if (op !== 'trace' || (value as TraceHeader).format !== TRACE_FORMAT) {
-        throw new TraceFileError(file, i + 1, `the first line must be the ${TRACE_FORMAT} header ({"op":"trace",...}); is this a trace from 'iommufd-sim trace --format json'?`);
+        throw new TraceFileError(
+          file,
+          i + 1,
+          `the first line must be the ${TRACE_FORMAT} header ({"op":"trace",...}); is this a trace from 'iommufd-sim trace --format json'?`,
+        );
       }
       header = value as TraceHeader;
       return;
@@ -76,7 +99,10 @@ export interface ReplayResult {
   readonly differences: readonly ReplayDifference[];
 }
 
-function describeRet(ret: number | string | null, failure?: { errno?: string; reason?: string }): string {
+function describeRet(
+  ret: number | string | null,
+  failure?: { errno?: string; reason?: string },
+): string {
   if (ret === null) return 'EFAULT';
   const n = typeof ret === 'string' ? BigInt(ret) : BigInt(ret);
   if (n >= 0n) return typeof ret === 'string' ? ret : String(ret);
@@ -110,13 +136,23 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
       differences.push({ line, ...(e.step === undefined ? {} : { step: e.step }), call, what });
     const proc = (pid: number): Process => {
       const p = procs.get(pid);
-      if (p === undefined) throw new TraceFileError(file, line, `pid ${pid} has no 'process' line before it`);
+      if (p === undefined)
+        throw new TraceFileError(file, line, `pid ${pid} has no 'process' line before it`);
       return p;
     };
-    const same = (call: string, got: number | string | null, want: number | string | null, failure: { errno?: string; reason?: string }, p?: Process) => {
+    const same = (
+      call: string,
+      got: number | string | null,
+      want: number | string | null,
+      failure: { errno?: string; reason?: string },
+      p?: Process,
+    ) => {
       if (got === want) return;
       const err = p?.lastError();
-      differ(call, `returned ${describeRet(got, err === null || err === undefined ? {} : { errno: err.name, reason: err.reason })}, the trace says ${describeRet(want, failure)}`);
+      differ(
+        call,
+        `returned ${describeRet(got, err === null || err === undefined ? {} : { errno: err.name, reason: err.reason })}, the trace says ${describeRet(want, failure)}`,
+      );
     };
     completed = [];
     switch (e.op) {
@@ -156,14 +192,24 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
       }
       case 'write-memory': {
         const p = proc(e.pid);
-        same('store', p.writeMemory(BigInt(e.va), fromHex(e.data) ?? new Uint8Array(0)), e.ret, e, p);
+        same(
+          'store',
+          p.writeMemory(BigInt(e.va), fromHex(e.data) ?? new Uint8Array(0)),
+          e.ret,
+          e,
+          p,
+        );
         break;
       }
       case 'read-memory': {
         const p = proc(e.pid);
         const got = p.readMemory(BigInt(e.va), e.length);
         const text = got === null ? null : toHex(got);
-        if (text !== e.ret) differ('load', `read ${text === null ? 'EFAULT' : `"${short(text)}"`}, the trace says ${e.ret === null ? 'EFAULT' : `"${short(e.ret)}"`}`);
+        if (text !== e.ret)
+          differ(
+            'load',
+            `read ${text === null ? 'EFAULT' : `"${short(text)}"`}, the trace says ${e.ret === null ? 'EFAULT' : `"${short(e.ret)}"`}`,
+          );
         break;
       }
       case 'open': {
@@ -178,7 +224,8 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
       }
       case 'ioctl': {
         const p = proc(e.pid);
-        const arg = e.int !== undefined ? BigInt(e.int) : (fromHex(e.arg ?? '') ?? new Uint8Array(0));
+        const arg =
+          e.int !== undefined ? BigInt(e.int) : (fromHex(e.arg ?? '') ?? new Uint8Array(0));
         const ret = p.ioctl(e.fd, e.request, arg);
         same(e.name, ret, e.ret, e, p);
         if (arg instanceof Uint8Array && e.out !== undefined && toHex(arg) !== e.out) {
@@ -204,7 +251,8 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
         const ret = p.read(e.fd, buf);
         same('read', ret, e.ret, e, p);
         const data = ret > 0 ? toHex(buf.subarray(0, ret)) : undefined;
-        if (ret === e.ret && data !== e.data) differ('read', `read "${short(data ?? '')}", the trace says "${short(e.data ?? '')}"`);
+        if (ret === e.ret && data !== e.data)
+          differ('read', `read "${short(data ?? '')}", the trace says "${short(e.data ?? '')}"`);
         break;
       }
       case 'write': {
@@ -220,15 +268,23 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
       case 'dma': {
         const out = host.deviceDma(e.device, {
           iova: BigInt(e.iova),
-          ...(e.data === undefined ? { length: e.length ?? 0 } : { data: fromHex(e.data) ?? new Uint8Array(0) }),
+          ...(e.data === undefined
+            ? { length: e.length ?? 0 }
+            : { data: fromHex(e.data) ?? new Uint8Array(0) }),
           ...(e.pasid === undefined ? {} : { pasid: e.pasid }),
         });
         const status = out?.status ?? 'none';
         const read = out !== undefined && e.data === undefined ? toHex(out.data) : undefined;
         if (status !== e.status || (out?.bytes ?? 0) !== e.bytes) {
-          differ('dma', `${e.device} ended ${status} after ${out?.bytes ?? 0} bytes, the trace says ${e.status} after ${e.bytes}`);
+          differ(
+            'dma',
+            `${e.device} ended ${status} after ${out?.bytes ?? 0} bytes, the trace says ${e.status} after ${e.bytes}`,
+          );
         } else if (read !== e.read) {
-          differ('dma', `${e.device} read "${short(read ?? '')}", the trace says "${short(e.read ?? '')}"`);
+          differ(
+            'dma',
+            `${e.device} read "${short(read ?? '')}", the trace says "${short(e.read ?? '')}"`,
+          );
         }
         break;
       }
@@ -238,7 +294,10 @@ export function replayTrace(trace: Trace, file: string): ReplayResult {
     }
     compared++;
     if (completedText(completed) !== completedText(e.completed)) {
-      differ('dma', `transfers completed: ${completedText(completed)}, the trace says ${completedText(e.completed)}`);
+      differ(
+        'dma',
+        `transfers completed: ${completedText(completed)}, the trace says ${completedText(e.completed)}`,
+      );
     }
   });
   return { compared, differences };
@@ -249,5 +308,7 @@ function short(text: string): string {
 }
 
 function show(v: unknown): string {
-  return typeof v === 'bigint' ? hex(v) : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? hex(x) : x));
+  return typeof v === 'bigint'
+    ? hex(v)
+    : JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? hex(x) : x));
 }

@@ -126,7 +126,11 @@ export function formatChanged(structName: string, before: Decoded, after: Decode
 }
 
 /** A plain-JSON view of a decoded struct with enum and flag names, for `--format json`. */
-export function namedFields(structName: string, value: Decoded, prefix = ''): Record<string, unknown> {
+export function namedFields(
+  structName: string,
+  value: Decoded,
+  prefix = '',
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const keys = prefix === '' ? visibleKeys(structName, value) : Object.keys(value);
   for (const key of keys) {

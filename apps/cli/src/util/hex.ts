@@ -35,3 +35,11 @@ export function jsonReplacer(_key: string, value: unknown): unknown {
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(value, jsonReplacer, indent);
 }
+
+/** Bytes for a person: spaced hex (the first `max`), and the text when every byte is printable. */
+export function describeBytes(bytes: Uint8Array, max = 16): string {
+  const shown = toHex(bytes.subarray(0, max)).replace(/(..)(?!$)/g, '$1 ');
+  const printable = bytes.length > 0 && bytes.every((b) => b >= 0x20 && b < 0x7f);
+  const text = printable ? ` "${new TextDecoder().decode(bytes.subarray(0, 48))}"` : '';
+  return `${shown}${bytes.length > max ? ' ...' : ''}${text}`;
+}

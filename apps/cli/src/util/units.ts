@@ -29,7 +29,12 @@ export function formatSize(bytes: number | bigint): string {
 export function formatSizeExact(bytes: number | bigint): string {
   const b = BigInt(bytes);
   const short = formatSize(b);
-  const exact = UNITS.some(([unit]) => b % unit === 0n && b / unit >= 1n && short === `${b / unit} ${UNITS.find(([u]) => u === unit)?.[1]}`);
+  const exact = UNITS.some(
+    ([unit]) =>
+      b % unit === 0n &&
+      b / unit >= 1n &&
+      short === `${b / unit} ${UNITS.find(([u]) => u === unit)?.[1]}`,
+  );
   return exact || (b < 1024n && b > -1024n) ? short : `${short} (${b} bytes)`;
 }
 
