@@ -187,14 +187,20 @@ export abstract class ViommuDriver {
     const entry = this.vdevices.ofDevice(device);
     this.forgetMaster(device);
     if (entry === undefined) return;
+    const virtId = Number(BigInt.asUintN(32, entry.virtId));
     const vsidOf = new Map<number, number>();
+    // arm_smmu_find_master finds the master by any of its stream ids, and its
+    // vmaster reports each with the one vSID; the multi-SID extension gives
+    // endpoint i its own.
+    const streams =
+      device.streamIds.length > 0 ? device.streamIds : device.rid >= 0 ? [device.rid] : [];
+    for (const psid of streams) vsidOf.set(psid, virtId);
     for (const ep of entry.endpoints()) {
       const psid = this.physicalId(device, ep.index);
-      if (psid === undefined) continue;
-      vsidOf.set(psid, Number(BigInt.asUintN(32, ep.virtId)));
-      this.psidOwner.set(psid, device);
+      if (psid !== undefined) vsidOf.set(psid, Number(BigInt.asUintN(32, ep.virtId)));
     }
-    this.vmasters.set(device, { virtId: Number(BigInt.asUintN(32, entry.virtId)), vsidOf });
+    for (const psid of vsidOf.keys()) this.psidOwner.set(psid, device);
+    this.vmasters.set(device, { virtId, vsidOf });
   }
 
   /** The device left this vIOMMU's nested domains. */
