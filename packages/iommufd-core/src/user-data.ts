@@ -84,7 +84,11 @@ export function userArray(
     copyAll: (size) => {
       // iommu_copy_struct_from_full_user_array: one copy when the sizes agree,
       // else copy_struct_from_user per entry (zero-extend short entries, E2BIG for
-      // non-zero bytes past the kernel's struct).
+      // non-zero bytes past the kernel's struct). An empty array is EINVAL there,
+      // so entry_num 0 is no probe for a driver that copies the full array (SMMUv3).
+      if (count === 0) {
+        return { errno: EINVAL, reason: `the ${name} array is empty (entry_num 0)` };
+      }
       const out: Uint8Array[] = [];
       if (entryLength === size) {
         const all = new Uint8Array(size * count);
