@@ -13,7 +13,7 @@
  * (IOMMU_VIOMMU_TYPE_TEGRA241_CMDQV, an SMMUv3 that has a CMDQV).
  */
 import type { Device, HwFault, IommuDomain, IommuInstance } from '@iommufd-sim/hw-models';
-import { MockIommu, Smmuv3Iommu } from '@iommufd-sim/hw-models';
+import { encodeSmmuCommand, MockIommu, Smmuv3Iommu } from '@iommufd-sim/hw-models';
 import {
   EFAULT,
   EINVAL,
@@ -404,6 +404,9 @@ class SelftestViommu extends ViommuDriver {
 
 // ---- ARM SMMUv3 ------------------------------------------------------------------------------
 
+/** The CMD_SYNC the host driver ends each batch of guest commands with. */
+const HOST_CMD_SYNC = encodeSmmuCommand('CMD_SYNC', { CS: 2, MSH: 3, MSIAttr: 0xf });
+
 /** IOMMU_VIOMMU_TYPE_ARM_SMMUV3: a guest's vSMMU over a stage-2 parent. */
 class Smmuv3Viommu extends ViommuDriver {
   readonly name: string = 'arm-smmuv3';
@@ -474,12 +477,14 @@ class Smmuv3Viommu extends ViommuDriver {
     return { handled: entries.length };
   }
 
-  // arm_smmu_cmdq_issue_cmdlist with a sync: the host SMMU runs them.
+  // arm_smmu_cmdq_issue_cmdlist with sync = true: the host SMMU runs them, then
+  // the driver's own CMD_SYNC (arm_smmu_cmdq_build_sync_cmd: SEV, inner shareable).
   private issue(batch: Uint8Array[]): Refusal | undefined {
-    const bytes = new Uint8Array(batch.length * 16);
+    const bytes = new Uint8Array((batch.length + 1) * 16);
     batch.forEach((b, i) => {
       bytes.set(b, i * 16);
     });
+    bytes.set(guestCommandBytes(HOST_CMD_SYNC), batch.length * 16);
     const r = this.iommu.submitCommands(bytes);
     return r.ok ? undefined : { errno: r.errno, reason: r.reason };
   }
