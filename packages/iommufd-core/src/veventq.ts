@@ -42,11 +42,12 @@ export class VeventqObject extends IommufdObject {
   ) {
     super();
     const known = veventRecordSize(eventType);
-    // Events of a type no driver reports never arrive; any payload size serves.
+    // Events of a type no driver reports never arrive; any positive payload size serves
+    // (the queue refuses 0, and the kernel takes any type but DEFAULT).
     this.queue = new VeventQueue({
       type: eventType,
       depth,
-      payloadSize: known === undefined ? 0 : known - veventHeader.sizeof,
+      payloadSize: known === undefined ? 1 : known - veventHeader.sizeof,
     });
     viommu.users++;
     viommu.veventqs.set(eventType, this);
