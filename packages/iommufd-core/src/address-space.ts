@@ -111,6 +111,8 @@ export interface Vma {
   readonly writable: boolean;
   /** The file it maps, if any. */
   readonly file: MemFile | null;
+  /** A driver's I/O pages (VM_IO | VM_PFNMAP): the process reads and writes them, nothing can pin them. */
+  readonly io?: boolean;
 }
 
 /** A run of physically contiguous pages found by {@link AddressSpace.resolve}. */
@@ -209,13 +211,14 @@ export class AddressSpace {
    * undefined if any page is unmapped (or read-only when `write`): the
    * kernel's get_user_pages fails with EFAULT then.
    */
-  resolve(va: number, pages: number, write: boolean): PageRun[] | undefined {
+  resolve(va: number, pages: number, write: boolean, pin = false): PageRun[] | undefined {
     const runs: PageRun[] = [];
     let at = va;
     let left = pages;
     while (left > 0) {
       const vma = this.find(at);
-      if (vma === undefined || (write && !vma.writable)) return undefined;
+      if (vma === undefined || (write && !vma.writable) || (pin && vma.io === true))
+        return undefined;
       const first = (at - vma.start) / PAGE_SIZE;
       const n = Math.min(left, vma.length / PAGE_SIZE - first);
       const backingPage = vma.backingPage + first;

@@ -247,7 +247,7 @@ export class IoptPages {
     }
     const va = src.base + BigInt(first) * BigInt(PAGE_SIZE);
     if (va + BigInt(pages * PAGE_SIZE) > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
-    return src.space.resolve(Number(va), pages, this.writable);
+    return src.space.resolve(Number(va), pages, this.writable, true);
   }
 
   private chunkFor(index: number): Chunk {

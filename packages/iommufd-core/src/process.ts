@@ -228,6 +228,7 @@ export class Process {
       backingPage: 0,
       writable: true,
       file: null,
+      io: true,
     });
     return BigInt(va);
   }
