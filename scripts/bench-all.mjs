@@ -336,6 +336,7 @@ function main() {
       console.error('bench: the build failed');
       process.exit(build.status ?? 1);
     }
+    console.log(`bench: packages built (${Math.round((Date.now() - started) / 1000)} s)`);
   }
 
   const inputs = [];

@@ -102,6 +102,7 @@ function build() {
   // TypeDoc reads a package's dependencies through their built .d.ts files
   // (and their declaration maps, which lead it back to the sources).
   console.log('docs: building the packages (turbo, cached)');
+  const started = Date.now();
   const run = spawnSync('npx', ['turbo', 'run', 'build', '--output-logs=errors-only'], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -113,6 +114,7 @@ function build() {
     console.error('docs: the build failed (output above)');
     process.exit(run.status ?? 1);
   }
+  console.log(`docs: packages built (${((Date.now() - started) / 1000).toFixed(1)} s)`);
 }
 
 async function main() {
