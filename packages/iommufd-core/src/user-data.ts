@@ -5,7 +5,7 @@
  * Drivers of the viommu package get these as callbacks.
  */
 
-import { E2BIG, EFAULT, EINVAL } from '@iommufd-sim/uapi-types';
+import { E2BIG, EFAULT, EINVAL, ENOMEM } from '@iommufd-sim/uapi-types';
 import type { Refusal, UserArray, UserData } from '@iommufd-sim/viommu';
 import type { Process } from './process.js';
 
@@ -59,6 +59,9 @@ export function userData(
   };
 }
 
+/** KMALLOC_MAX_SIZE on x86-64 (4 KiB pages, MAX_PAGE_ORDER 10): a larger kcalloc fails. */
+const KMALLOC_MAX_SIZE = 4 * 1024 * 1024;
+
 /** An invalidation array (`type`, `uptr`, `entryLength`, `count`) in user memory. */
 export function userArray(
   proc: Process,
@@ -88,6 +91,13 @@ export function userArray(
       // so entry_num 0 is no probe for a driver that copies the full array (SMMUv3).
       if (count === 0) {
         return { errno: EINVAL, reason: `the ${name} array is empty (entry_num 0)` };
+      }
+      // The drivers kcalloc(entry_num, size) the kernel copy first.
+      if (count * size > KMALLOC_MAX_SIZE) {
+        return {
+          errno: ENOMEM,
+          reason: `${count} entries of ${size} bytes are more than kcalloc gives (4 MiB)`,
+        };
       }
       const out: Uint8Array[] = [];
       if (entryLength === size) {
