@@ -274,7 +274,9 @@ class SelftestViommu extends ViommuDriver {
   init(data: UserData | null): Refusal | undefined {
     if (data === null) return undefined;
     const s = structs.iommu_viommu_selftest;
-    const got = data.copyIn(s.sizeof, s.sizeof);
+    // iommu_copy_struct_from_user(.., out_data): data up to out_data is enough.
+    const outData = s.fields.out_data;
+    const got = data.copyIn(s.sizeof, outData.offset + outData.size);
     if (!(got instanceof Uint8Array)) return got;
     const { in_data } = s.decode(got);
     // Two pages the user may mmap; the first u32 carries in_data back.
