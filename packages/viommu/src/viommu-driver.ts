@@ -337,11 +337,15 @@ class SelftestViommu extends ViommuDriver {
         },
       };
     }
+    // A zero-length array only probes the type.
+    if (array.count === 0) return { handled: 0 };
     const s = structs.iommu_viommu_invalidate_selftest;
+    // iommu_copy_struct_from_full_user_array: every entry is copied before any
+    // takes effect (EFAULT / E2BIG with entry_num 0; short entries zero-extended).
+    const entries = array.copyAll(s.sizeof);
+    if (!Array.isArray(entries)) return { handled: 0, refusal: entries };
     for (let i = 0; i < array.count; i++) {
-      const bytes = array.copyEntry(i, s.sizeof);
-      if (!(bytes instanceof Uint8Array)) return { handled: i, refusal: bytes };
-      const inv = s.decode(bytes);
+      const inv = s.decode(entries[i] as Uint8Array);
       if ((inv.flags & ~IOMMU_TEST_INVALIDATE_FLAG_ALL) !== 0) {
         return {
           handled: i,
