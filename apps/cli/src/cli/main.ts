@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { explainFailures, formatExplanation } from '../report/explain.js';
 import { runReportJson } from '../report/json.js';
-import { formatRunReport } from '../report/text.js';
+import { formatRunReport, wrap } from '../report/text.js';
 import { type RunResult, runScenario } from '../run/runner.js';
 import { ScenarioError } from '../scenario/parse.js';
 import { formatStepReference, scenarioJsonSchema } from '../scenario/reference.js';
@@ -253,7 +253,7 @@ class Cli {
     const list = shippedScenarioNames().map((name) => {
       const file = shippedScenarioPath(name) as string;
       const sc = loadScenario(readFileSync(file, 'utf8'), file);
-      return { name, description: sc.description, steps: sc.stepCount, file };
+      return { name, description: sc.description, steps: countSteps(sc.steps), file };
     });
     if (format === 'json') {
       this.io.stdout(`${toJson(list, 2)}\n`);
@@ -265,7 +265,8 @@ class Cli {
         '',
         `  ${s.name}${s.name === DEFAULT_SCENARIO ? ' (what iommufd-sim runs without arguments)' : ''}: ${s.steps} steps`,
       );
-      lines.push(`    ${s.description}`, `    ${s.file}`);
+      lines.push(...wrap(s.description, 96, '    ').map((l, i) => (i === 0 ? `    ${l}` : l)));
+      lines.push(`    ${this.display(s.file)}`);
     }
     this.io.stdout(`${lines.join('\n')}\n`);
     return EXIT.OK;
@@ -327,6 +328,16 @@ class Cli {
       }
     }
   }
+}
+
+/** Steps of a list, those inside groups included and the groups themselves not. */
+function countSteps(steps: Scenario['steps']): number {
+  let n = 0;
+  for (const s of steps) {
+    const inner = s.fields.get('steps')?.value;
+    n += inner?.t === 'steps' ? countSteps(inner.steps) : 1;
+  }
+  return n;
 }
 
 function readVersion(): string {

@@ -132,7 +132,12 @@ class Reader {
       const entry: Entry = { key, keyNode, node: (pair.value as YamlNode | null) ?? null };
       if (Object.hasOwn(allowed, key)) out.set(key, entry);
       else if (rest === undefined || !rest(entry)) {
-        this.problem(keyNode, `${where}: unknown field '${key}'${hint(key, Object.keys(allowed))}`);
+        const names = Object.keys(allowed);
+        const guess = hint(key, names);
+        this.problem(
+          keyNode,
+          `${where}: unknown field '${key}'${guess === '' ? ` (fields: ${names.join(', ')})` : guess}`,
+        );
       }
     }
     for (const [name, spec] of Object.entries(allowed)) {
@@ -400,7 +405,7 @@ class Reader {
       const path = prefix === '' ? key : `${prefix}.${key}`;
       const info = fields[path];
       const node = (pair.value as YamlNode | null) ?? null;
-      const what = `${where}.${key}`;
+      const what = `${where}: ${path}`;
       if (info === undefined || !members.includes(path)) {
         const names = members.map((m) => m.slice(prefix === '' ? 0 : prefix.length + 1));
         this.problem(
@@ -861,10 +866,10 @@ export function parseScenario(source: string, file: string, options: ParseOption
     throw new ScenarioError(
       file,
       doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
         return {
-          line: pos?.line ?? 0,
-          col: pos?.col ?? 0,
+          line: pos.line,
+          col: pos.col,
           message: `YAML syntax: ${e.message.split('\n')[0] ?? e.code}`,
         };
       }),

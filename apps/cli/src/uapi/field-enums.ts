@@ -4,6 +4,7 @@
  * tracer (flags by name) and for scenario files (`flags: [READABLE]`).
  */
 import { type EnumInfo, enums, enumValueName, flagNames } from '@iommufd-sim/uapi-types';
+import { closest } from '../util/suggest.js';
 
 /** `struct.field` (dotted for union members) → enum name in uapi-types' `enums`. */
 export const FIELD_ENUMS: Readonly<Record<string, string>> = {
@@ -89,7 +90,11 @@ export function enumConstant(info: EnumInfo, word: string): number | string {
     .map((n) => shortName(info, n))
     .join(', ');
   if (matches.length > 1) return `'${word}' is ambiguous in ${info.name} (${names})`;
-  return `'${word}' is not one of ${info.name}: ${names}`;
+  const guess = closest(
+    word,
+    Object.keys(info.constants).map((n) => shortName(info, n)),
+  );
+  return `'${word}' is not one of ${info.name}: ${names}${guess === undefined ? '' : ` (did you mean '${guess}'?)`}`;
 }
 
 /** The constant's name without the prefix all of `info`'s names share (`READABLE`). */
