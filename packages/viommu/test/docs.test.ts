@@ -1,0 +1,3 @@
+import { describeExportDocs } from '../../../scripts/test-support/exported-docs.js';
+
+describeExportDocs(new URL('../src/index.ts', import.meta.url));
