@@ -1,22 +1,15 @@
-// `npm start`: builds what the main job needs (through turbo, quietly unless
-// it fails) and runs it. Until the iommufd-sim program exists, the main job is
-// the uAPI summary of @iommufd-sim/uapi-types and the tour of the hardware
-// models of @iommufd-sim/hw-models.
+// `npm start`: builds the iommufd-sim program and the packages it uses
+// (through turbo, quietly unless the build fails), then runs it: the default
+// scenario, or whatever follows `npm start --` (`npm start -- run nested-vsmmu`,
+// `npm start -- trace --format json`, `npm start -- --help`).
 import { spawnSync } from 'node:child_process';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const build = spawnSync(
   'npx',
-  [
-    'turbo',
-    'run',
-    'build',
-    '--filter=@iommufd-sim/uapi-types',
-    '--filter=@iommufd-sim/hw-models',
-    '--output-logs=errors-only',
-  ],
+  ['turbo', 'run', 'build', '--filter=@iommufd-sim/cli...', '--output-logs=errors-only'],
   { cwd: root, encoding: 'utf8', env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' } },
 );
 if (build.status !== 0) {
@@ -25,6 +18,5 @@ if (build.status !== 0) {
   console.error('npm start: the build failed (output above)');
   process.exit(build.status ?? 1);
 }
-await import(join(root, 'packages/uapi-types/dist/bin/uapi-summary.js'));
-console.log('');
-await import(join(root, 'packages/hw-models/dist/bin/hardware-tour.js'));
+const cli = await import(pathToFileURL(join(root, 'apps/cli/dist/index.js')).href);
+process.exitCode = cli.main(process.argv.slice(2), cli.processIo());
