@@ -317,7 +317,7 @@ describe('SMMUv3: guest invalidation (arm_vsmmu_cache_invalidate)', () => {
     ).toEqual({ handled: 0, refusal: fault });
   });
 
-  it('issues in batches of 63 and at the end, each followed by the host driver\'s CMD_SYNC', () => {
+  it("issues in batches of 63 and at the end, each followed by the host driver's CMD_SYNC", () => {
     const { inv, batches, endsWithSync } = setup();
     const list = Array.from({ length: 130 }, () => cmd('TLBI_NH_ALL'));
     expect(inv(list)).toEqual({ handled: 130 });
