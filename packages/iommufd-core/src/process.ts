@@ -214,12 +214,15 @@ export class Process {
     if (backing === undefined)
       return BigInt(this.fail('mmap', ENOMEM, 'physical memory is exhausted'));
     this.host.memory.write(backing.basePa, region.contents);
-    // The mapping holds the region's owner (the vIOMMU) until its last page is unmapped.
+    // The mapping holds the region's owner (the vIOMMU) until its last page is unmapped,
+    // and the iommufd itself (vm_file): closing the fd does not release the context.
     region.mappings++;
     region.owner.users++;
+    ctx.hold();
     backing.onIdle = () => {
       region.mappings--;
       region.owner.users--;
+      ctx.release();
     };
     this.space.insert({
       start: va,
