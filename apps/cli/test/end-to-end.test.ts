@@ -195,3 +195,51 @@ describe('every shipped scenario passes', () => {
     ]);
   });
 });
+
+describe('a group with skip-on', () => {
+  it('a vIOMMU the kernel lacks (VT-d has none in 6.17) skips the rest of its group with the reason, and the run goes on', async () => {
+    const { parseScenario } = await import('../src/scenario/parse.js');
+    const { runScenario } = await import('../src/run/runner.js');
+    const scenario = parseScenario(
+      `host:
+  iommus: [{ name: vtd0, model: vtd }]
+  devices: [{ name: "0000:01:00.0", iommu: vtd0 }]
+steps:
+  - open: /dev/iommu
+  - bind: "0000:01:00.0"
+    as: dev
+  - ioas: gpa
+  - hwpt: s2
+    device: dev
+    pt: $gpa
+    flags: [NEST_PARENT]
+  - group: vIOMMU when available
+    skip-on: [EOPNOTSUPP]
+    steps:
+      - viommu: v
+        device: dev
+        hwpt: $s2
+      - vdevice: vd
+        viommu: $v
+        device: dev
+        virt-id: 1
+  - destroy: $s2
+`,
+      'skip.yaml',
+    );
+    const r = runScenario(scenario);
+    expect(r.exitCode).toBe(0);
+    expect(r.steps.map((s) => [s.kind, s.status])).toEqual([
+      ['open', 'passed'],
+      ['bind', 'passed'],
+      ['ioas', 'passed'],
+      ['hwpt', 'passed'],
+      ['group', 'skipped'],
+      ['viommu', 'skipped'],
+      ['vdevice', 'skipped'],
+      ['destroy', 'passed'],
+    ]);
+    expect(r.steps[4]?.message).toMatch(/^EOPNOTSUPP: .+ -- the rest of the group is skipped$/);
+    expect(r.counts).toEqual({ passed: 5, failed: 0, skipped: 2, notRun: 0 });
+  });
+});

@@ -20,6 +20,7 @@ import {
 } from '../scenario/shipped.js';
 import type { Scenario } from '../scenario/types.js';
 import { runPictures } from '../svg/pictures.js';
+import type { Trace } from '../trace/events.js';
 import { decorateEvent, formatTraceText } from '../trace/format.js';
 import { parseTraceJsonl, replayTrace, TraceFileError } from '../trace/replay.js';
 import { toJson } from '../util/hex.js';
@@ -174,18 +175,23 @@ class Cli {
     return result.exitCode;
   }
 
+  /** A JSON-lines trace file. */
+  readTrace(file: string, command: string): Trace {
+    let text: string;
+    try {
+      text = readFileSync(this.path(file), 'utf8');
+    } catch (e) {
+      throw new UsageError(`${command}: cannot read '${file}': ${(e as Error).message}`, command);
+    }
+    return parseTraceJsonl(text, file);
+  }
+
   replay(args: ParsedArgs): number {
     const format = formatOption(args, 'replay');
     const file = args.positionals[0];
     if (file === undefined)
       throw new UsageError('replay: which trace? (iommufd-sim replay TRACE.jsonl)', 'replay');
-    let text: string;
-    try {
-      text = readFileSync(this.path(file), 'utf8');
-    } catch (e) {
-      throw new UsageError(`replay: cannot read '${file}': ${(e as Error).message}`, 'replay');
-    }
-    const trace = parseTraceJsonl(text, file);
+    const trace = this.readTrace(file, 'replay');
     const result = replayTrace(trace, file);
     const code = result.differences.length === 0 ? EXIT.OK : EXIT.REPLAY_DIFFERS;
     if (format === 'json') {
@@ -214,13 +220,7 @@ class Cli {
     let source: string;
     let code: number = EXIT.OK;
     if (arg?.endsWith('.jsonl')) {
-      let text: string;
-      try {
-        text = readFileSync(this.path(arg), 'utf8');
-      } catch (e) {
-        throw new UsageError(`explain: cannot read '${arg}': ${(e as Error).message}`, 'explain');
-      }
-      const trace = parseTraceJsonl(text, arg);
+      const trace = this.readTrace(arg, 'explain');
       failures = explainFailures(trace.events);
       source = `the trace ${arg} (scenario ${trace.header.scenario})`;
     } else {

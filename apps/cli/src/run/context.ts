@@ -131,11 +131,15 @@ export class RunContext {
     return this.evaluate(f.value.expr, f.loc);
   }
 
+  /** A field's value, or a step failure when the step lacks it. */
+  private required<T>(step: Step, name: string, value: T | undefined): T {
+    if (value === undefined) throw new StepFailure(`${step.kind} needs '${name}'`, step.loc);
+    return value;
+  }
+
   /** A required number field. */
   needBig(step: Step, name: string): bigint {
-    const v = this.big(step, name);
-    if (v === undefined) throw new StepFailure(`${step.kind} needs '${name}'`, step.loc);
-    return v;
+    return this.required(step, name, this.big(step, name));
   }
 
   /** A number field that must fit a JavaScript number (ids, fds, lengths of small buffers). */
@@ -150,9 +154,7 @@ export class RunContext {
 
   /** A required small number field. */
   needNum(step: Step, name: string): number {
-    const v = this.num(step, name);
-    if (v === undefined) throw new StepFailure(`${step.kind} needs '${name}'`, step.loc);
-    return v;
+    return this.required(step, name, this.num(step, name));
   }
 
   /** A text field. */
@@ -196,28 +198,31 @@ export class RunContext {
 
   /** The dev_id of a bound device. */
   devid(ps: ProcState, step: Step, field: string): number {
-    const d = this.hostDevice(step, field);
-    const id = ps.devices.get(d.name)?.devid;
-    if (id === undefined) {
-      throw new StepFailure(
-        `device ${d.name} is not bound in process ${ps.spec.name} (add a 'bind: ${d.name}' step)`,
-        this.field(step, field)?.loc,
-      );
-    }
-    return id;
+    return this.deviceState(ps, step, field, 'devid', 'bound', "add a 'bind' step for it");
   }
 
   /** The cdev fd of an opened device. */
   deviceFd(ps: ProcState, step: Step, field: string): number {
+    return this.deviceState(ps, step, field, 'fd', 'open', 'bind it first');
+  }
+
+  private deviceState(
+    ps: ProcState,
+    step: Step,
+    field: string,
+    key: 'devid' | 'fd',
+    state: string,
+    hint: string,
+  ): number {
     const d = this.hostDevice(step, field);
-    const fd = ps.devices.get(d.name)?.fd;
-    if (fd === undefined) {
+    const value = ps.devices.get(d.name)?.[key];
+    if (value === undefined) {
       throw new StepFailure(
-        `device ${d.name} is not open in process ${ps.spec.name} (bind it first)`,
+        `device ${d.name} is not ${state} in process ${ps.spec.name} (${hint})`,
         this.field(step, field)?.loc,
       );
     }
-    return fd;
+    return value;
   }
 
   /** The /dev/iommu fd a step uses: its `iommufd` field or the process's first. */

@@ -137,25 +137,44 @@ export function readFaultsStep(step: Step, ctx: RunContext): StepOutcome {
   for (let at = 0; at + RECORD <= data.length; at += RECORD) {
     records.push(decodeStruct('iommu_hwpt_pgfault', data.subarray(at, at + RECORD)));
   }
-  const want = ctx.num(step, 'expect-count');
-  const which = ctx.num(step, 'record') ?? 0;
-  const output = records[which];
   const first = records[0];
   const perm = fieldEnum('iommu_hwpt_pgfault', 'perm');
+  const firstText =
+    first === undefined || perm === undefined
+      ? ''
+      : `; first: dev_id ${String(first.dev_id)} ${formatEnumValue(perm, first.perm as number)} at ${hex(first.addr as bigint)}, cookie ${String(first.cookie)}`;
+  return readOutcome(
+    step,
+    ctx,
+    ret,
+    records,
+    `${plural(records.length, 'record')}${firstText}`,
+    records.map((r) => formatStruct('iommu_hwpt_pgfault', r)),
+  );
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}
+
+/** A read of records from an fd: the record `save` reads, and the `expect-count` check. */
+function readOutcome(
+  step: Step,
+  ctx: RunContext,
+  ret: number,
+  records: readonly Decoded[],
+  summary: string,
+  details: string[],
+): StepOutcome {
+  const want = ctx.num(step, 'expect-count');
+  const output = records[ctx.num(step, 'record') ?? 0];
   return {
     main: { call: 'read', ret },
     ...(output === undefined ? {} : { output }),
-    summary:
-      ret < 0
-        ? ''
-        : `${records.length} record${records.length === 1 ? '' : 's'}${
-            first === undefined || perm === undefined
-              ? ''
-              : `; first: dev_id ${String(first.dev_id)} ${formatEnumValue(perm, first.perm as number)} at ${hex(first.addr as bigint)}, cookie ${String(first.cookie)}`
-          }`,
-    details: records.map((r) => formatStruct('iommu_hwpt_pgfault', r)),
+    summary: ret < 0 ? '' : summary,
+    details,
     ...(want !== undefined && want !== records.length
-      ? { problem: `${records.length} records came back, expected ${want}` }
+      ? { problem: `${records.length} came back, expected ${want}` }
       : {}),
   };
 }
@@ -287,21 +306,16 @@ export function readEventsStep(step: Step, ctx: RunContext): StepOutcome {
     } else if (!lost) break;
     details.push(line);
   }
-  const want = ctx.num(step, 'expect-count');
-  const output = headers[ctx.num(step, 'record') ?? 0];
   const lost = headers.filter(
     (h) => (Number(h.flags) & IOMMU_VEVENTQ_FLAG_LOST_EVENTS) !== 0,
   ).length;
-  return {
-    main: { call: 'read', ret },
-    ...(output === undefined ? {} : { output }),
-    summary:
-      ret < 0
-        ? ''
-        : `${headers.length} event${headers.length === 1 ? '' : 's'}${lost > 0 ? ` (${lost} LOST_EVENTS marker)` : ''}`,
+  const lostText = lost > 0 ? ` (${lost} LOST_EVENTS marker)` : '';
+  return readOutcome(
+    step,
+    ctx,
+    ret,
+    headers,
+    `${plural(headers.length, 'event')}${lostText}`,
     details,
-    ...(want !== undefined && want !== headers.length
-      ? { problem: `${headers.length} events came back, expected ${want}` }
-      : {}),
-  };
+  );
 }

@@ -198,14 +198,23 @@ export function faultQueueStep(step: Step, ctx: RunContext): StepOutcome {
   const ps = ctx.proc(step);
   const name = ctx.text(step, 'fault-queue') ?? '';
   const r = ctx.ioctl(ps, ctx.iommufd(ps, step), 'IOMMU_FAULT_QUEUE_ALLOC', {});
+  return objectWithFd(ctx, r, name, 'FAULT', r.out.out_fault_id, r.out.out_fault_fd);
+}
+
+/** An object that comes with an fd: `$name` is its id, `$name.fd` its fd. */
+function objectWithFd(
+  ctx: RunContext,
+  r: IoctlResult,
+  name: string,
+  what: string,
+  id: unknown,
+  fd: unknown,
+): StepOutcome {
   if (r.ret >= 0) {
-    ctx.set(name, Number(r.out.out_fault_id));
-    ctx.set(`${name}.fd`, Number(r.out.out_fault_fd));
+    ctx.set(name, Number(id));
+    ctx.set(`${name}.fd`, Number(fd));
   }
-  return outcome(
-    r,
-    `$${name} = FAULT ${String(r.out.out_fault_id)}, $${name}.fd = fd ${String(r.out.out_fault_fd)}`,
-  );
+  return outcome(r, `$${name} = ${what} ${String(id)}, $${name}.fd = fd ${String(fd)}`);
 }
 
 const HW_INFO_STRUCTS: Readonly<Record<number, StructName>> = {
@@ -369,14 +378,7 @@ export function veventqStep(step: Step, ctx: RunContext): StepOutcome {
     type: ctx.num(step, 'type') ?? IOMMU_VEVENTQ_TYPE_ARM_SMMUV3,
     veventq_depth: ctx.num(step, 'depth') ?? 16,
   });
-  if (r.ret >= 0) {
-    ctx.set(name, Number(r.out.out_veventq_id));
-    ctx.set(`${name}.fd`, Number(r.out.out_veventq_fd));
-  }
-  return outcome(
-    r,
-    `$${name} = vEVENTQ ${String(r.out.out_veventq_id)}, $${name}.fd = fd ${String(r.out.out_veventq_fd)}`,
-  );
+  return objectWithFd(ctx, r, name, 'vEVENTQ', r.out.out_veventq_id, r.out.out_veventq_fd);
 }
 
 const INVALIDATE_DATA_TYPES: Partial<Record<StructName, number>> = {

@@ -276,7 +276,8 @@ class Runner {
         ms: performance.now() - t0,
       };
       ctx.tracer.step = undefined;
-      return status;
+      // A skip stays inside its group: the steps after the group run.
+      return status === 'failed' ? 'failed' : 'passed';
     }
 
     let outcome: StepOutcome | undefined;

@@ -743,16 +743,16 @@ class Reader {
     flag('dirty-tracking', 'dirtyTracking');
     flag('ats', 'ats');
     flag('pri', 'pri');
-    const sizes = e.get('page-sizes');
-    if (sizes !== undefined) {
-      const v = this.value(
-        { type: 'exprs', doc: '' },
-        sizes.node,
-        `host.iommus ${name}: page-sizes`,
-      );
-      if (v?.t === 'exprs') c.pageSizes = v.exprs.map((x) => Number(evalExpr(x, () => undefined)));
-    }
+    const sizes = this.constantList(e.get('page-sizes'), `host.iommus ${name}: page-sizes`);
+    if (sizes !== undefined) c.pageSizes = sizes;
     return c as unknown as IommuConfig;
+  }
+
+  /** A list of numbers known when the file is read (page sizes, stream ids). */
+  constantList(entry: Entry | undefined, what: string): number[] | undefined {
+    if (entry === undefined) return undefined;
+    const v = this.value({ type: 'exprs', doc: '' }, entry.node, what);
+    return v?.t === 'exprs' ? v.exprs.map((x) => Number(evalExpr(x, () => undefined))) : undefined;
   }
 
   device(node: YamlNode, iommus: readonly IommuConfig[]): HostDeviceConfig | undefined {
@@ -785,15 +785,8 @@ class Reader {
       const n = e.get(key);
       if (n !== undefined) c[prop] = this.bool(n.node, `host.devices ${name}: ${key}`);
     }
-    const sids = e.get('stream-ids');
-    if (sids !== undefined) {
-      const v = this.value(
-        { type: 'exprs', doc: '' },
-        sids.node,
-        `host.devices ${name}: stream-ids`,
-      );
-      if (v?.t === 'exprs') c.streamIds = v.exprs.map((x) => Number(evalExpr(x, () => undefined)));
-    }
+    const sids = this.constantList(e.get('stream-ids'), `host.devices ${name}: stream-ids`);
+    if (sids !== undefined) c.streamIds = sids;
     return c as unknown as HostDeviceConfig;
   }
 

@@ -128,62 +128,49 @@ export class TracedProcess {
     return e === null ? {} : { errno: e.name, reason: e.reason };
   }
 
+  /** Record a call of this process that returned `ret` (with its errno and reason when it failed). */
+  private record<R extends number | bigint>(ret: R, event: Record<string, unknown>): R {
+    this.tracer.emit({
+      ...event,
+      pid: this.pid,
+      ret: typeof ret === 'bigint' ? hex(ret) : ret,
+      ...this.failure(ret),
+    } as unknown as TraceEvent);
+    return ret;
+  }
+
   /** mmap(2): the address, or a negative errno as a bigint. */
   mmap(length: bigint, options: { fd?: number; offset?: bigint; readOnly?: boolean } = {}): bigint {
-    const ret = this.proc.mmap(length, options);
-    this.tracer.emit({
+    return this.record(this.proc.mmap(length, options), {
       op: 'mmap',
-      pid: this.pid,
       length: hex(length),
       ...(options.fd === undefined ? {} : { fd: options.fd }),
       ...(options.offset === undefined ? {} : { offset: hex(options.offset) }),
       ...(options.readOnly === true ? { readOnly: true } : {}),
-      ret: hex(ret),
-      ...this.failure(ret),
     });
-    return ret;
   }
 
   /** munmap(2). */
   munmap(va: bigint, length: bigint): number {
-    const ret = this.proc.munmap(va, length);
-    this.tracer.emit({
+    return this.record(this.proc.munmap(va, length), {
       op: 'munmap',
-      pid: this.pid,
       va: hex(va),
       length: hex(length),
-      ret,
-      ...this.failure(ret),
     });
-    return ret;
   }
 
   /** memfd_create(2) with an initial size. */
   memfdCreate(name: string, size: bigint): number {
-    const ret = this.proc.memfdCreate(name, size);
-    this.tracer.emit({
-      op: 'memfd',
-      pid: this.pid,
-      name,
-      size: hex(size),
-      ret,
-      ...this.failure(ret),
-    });
-    return ret;
+    return this.record(this.proc.memfdCreate(name, size), { op: 'memfd', name, size: hex(size) });
   }
 
   /** A store to the process's memory. */
   writeMemory(va: bigint, data: Uint8Array): number {
-    const ret = this.proc.writeMemory(va, data);
-    this.tracer.emit({
+    return this.record(this.proc.writeMemory(va, data), {
       op: 'write-memory',
-      pid: this.pid,
       va: hex(va),
       data: toHex(data),
-      ret,
-      ...this.failure(ret),
     });
-    return ret;
   }
 
   /** A load from the process's memory (null when unmapped). */
@@ -201,35 +188,26 @@ export class TracedProcess {
 
   /** open(2). */
   open(path: string): number {
-    const ret = this.proc.open(path);
-    this.tracer.emit({ op: 'open', pid: this.pid, path, ret, ...this.failure(ret) });
-    return ret;
+    return this.record(this.proc.open(path), { op: 'open', path });
   }
 
   /** close(2). */
   close(fd: number): number {
-    const ret = this.proc.close(fd);
-    this.tracer.emit({ op: 'close', pid: this.pid, fd, ret, ...this.failure(ret) });
-    return ret;
+    return this.record(this.proc.close(fd), { op: 'close', fd });
   }
 
   /** ioctl(2) with a struct (bytes, updated in place) or an integer argument. */
   ioctl(fd: number, request: number, arg: Uint8Array | bigint): number {
     const before = arg instanceof Uint8Array ? toHex(arg) : undefined;
-    const ret = this.proc.ioctl(fd, request, arg);
-    this.tracer.emit({
+    return this.record(this.proc.ioctl(fd, request, arg), {
       op: 'ioctl',
-      pid: this.pid,
       fd,
       request,
       name: requestByNumber(request)?.name ?? hex(request),
       ...(arg instanceof Uint8Array
         ? { arg: before as string, out: toHex(arg) }
         : { int: hex(arg) }),
-      ret,
-      ...this.failure(ret),
     });
-    return ret;
   }
 
   /** read(2) of `count` bytes: the return value and the bytes. */
@@ -237,30 +215,13 @@ export class TracedProcess {
     const buffer = new Uint8Array(count);
     const ret = this.proc.read(fd, buffer);
     const data = buffer.subarray(0, Math.max(ret, 0));
-    this.tracer.emit({
-      op: 'read',
-      pid: this.pid,
-      fd,
-      count,
-      ...(ret > 0 ? { data: toHex(data) } : {}),
-      ret,
-      ...this.failure(ret),
-    });
+    this.record(ret, { op: 'read', fd, count, ...(ret > 0 ? { data: toHex(data) } : {}) });
     return { ret, data };
   }
 
   /** write(2). */
   write(fd: number, data: Uint8Array): number {
-    const ret = this.proc.write(fd, data);
-    this.tracer.emit({
-      op: 'write',
-      pid: this.pid,
-      fd,
-      data: toHex(data),
-      ret,
-      ...this.failure(ret),
-    });
-    return ret;
+    return this.record(this.proc.write(fd, data), { op: 'write', fd, data: toHex(data) });
   }
 
   /** poll(2) on one fd: its revents. */
