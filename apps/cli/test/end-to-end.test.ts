@@ -3,11 +3,13 @@
  * stdout/stderr, no stack traces), and every shipped scenario run with its
  * key results checked.
  */
-import { existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { RunResult } from '../src/run/runner.js';
 import { shippedScenarioNames } from '../src/scenario/shipped.js';
-import { BIN, cli, hasStackTrace, runShipped, spawnCli } from './helpers.js';
+import { BIN, cli, hasStackTrace, PACKAGE_DIR, runShipped, spawnCli } from './helpers.js';
 
 function step(result: RunResult, title: string) {
   const s = result.steps.find((r) => r.title === title);
@@ -61,10 +63,21 @@ describe('the built program (spawned)', () => {
     expect(hasStackTrace(r.stderr)).toBe(false);
   });
 
-  it('--version and --help', () => {
-    const v = spawnCli(['--version']);
-    expect(v.code).toBe(0);
-    expect(v.stdout).toMatch(/^iommufd-sim \d+\.\d+\.\d+ \(Linux 6\.17 iommufd model\)/);
+  it('--version, through the committed launcher npm links as the bin', () => {
+    const manifest = JSON.parse(readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>;
+    };
+    expect(manifest.bin).toEqual({ 'iommufd-sim': './bin/iommufd-sim.js' });
+    const r = spawnSync(
+      process.execPath,
+      [join(PACKAGE_DIR, 'bin', 'iommufd-sim.js'), '--version'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^iommufd-sim \d+\.\d+\.\d+ \(Linux 6\.17 iommufd model\)/);
+    expect(readFileSync(BIN, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
   });
 });
 
