@@ -198,7 +198,11 @@ export class Process {
 
   // iommufd_fops_mmap: a region a driver published, at exactly its offset and length.
   private mmapIommufd(ctx: IommufdContext, offset: bigint | undefined, bytes: number): bigint {
-    const region = offset === undefined ? undefined : ctx.mmaps.lookup(offset, bytes);
+    // mmap(2) refuses an offset that is not page aligned before the driver sees it.
+    if (offset === undefined || offset < 0n || offset % PAGE !== 0n) {
+      return BigInt(this.fail('mmap', EINVAL, 'the file offset must be page aligned'));
+    }
+    const region = ctx.mmaps.lookup(offset, bytes);
     if (region === undefined) {
       return BigInt(
         this.fail(
