@@ -40,7 +40,9 @@
 
 import {
   EBUSY,
+  EINVAL,
   ENOENT,
+  ENXIO,
   errnoName,
   IOMMU_DESTROY,
   IOMMU_FAULT_QUEUE_ALLOC,
@@ -1779,8 +1781,16 @@ function fuzz(kind: WorldKind, seed: number, seen: Tally): number {
       const serial = proc.errorSerial;
       const va = proc.mmap(length, { fd: target, offset });
       const what = () => `mmap(${length}, fd ${target}, offset 0x${offset.toString(16)})`;
-      if (va >= 0n) world.mappings.push({ va, length: ((length + PAGE - 1n) / PAGE) * PAGE });
+      const rounded = ((length + PAGE - 1n) / PAGE) * PAGE;
+      if (va >= 0n) world.mappings.push({ va, length: rounded });
       else answered(Number(va), serial, what);
+      if (target === fdOf('iommufd')) {
+        // mmap(2) refuses length 0 and an unaligned offset; the driver maps a live region at
+        // exactly its offset and (page-rounded) length, and nothing else.
+        const exact = regions.some((r) => r.offset === offset && BigInt(r.length) === rounded);
+        const want = length === 0n || offset % PAGE !== 0n ? -EINVAL : exact ? 0 : -ENXIO;
+        check(want === 0 ? va > 0n : va === BigInt(want), () => `${what()} = ${va}, not ${want}`);
+      }
       tally(`mmap:${va >= 0n ? 'ok' : errnoName(-Number(va))}`);
       before = consistent(before, what);
     }
@@ -1858,6 +1868,10 @@ function fuzz(kind: WorldKind, seed: number, seen: Tally): number {
       }
     }
     const veventqsBefore = new Set(fdsOf('veventq'));
+    // What the kernel reads: the bytes given, or what the address holds (a short payload written
+    // there runs into whatever earlier calls left behind).
+    const argBytes =
+      arg instanceof Uint8Array ? arg : (proc.readMemory(arg, 24) ?? new Uint8Array(0));
     const serial = proc.errorSerial;
     let rc: number;
     try {
@@ -1875,14 +1889,14 @@ function fuzz(kind: WorldKind, seed: number, seen: Tally): number {
           : `0x${arg.toString(16)}`
       }) = ${rc}${rc < 0 ? `; ${JSON.stringify(proc.lastError())}` : ''}`;
     answered(rc, serial, where);
-    tally(`${callName(request, bytes, before)}:${rc >= 0 ? 'ok' : errnoName(-rc)}`);
+    tally(`${callName(request, argBytes, before)}:${rc >= 0 ? 'ok' : errnoName(-rc)}`);
     if (destroyWants !== undefined) {
       check(rc === destroyWants, () => `DESTROY should answer ${destroyWants}: ${where()}`);
     }
     if (rc < 0 && fdOf('iommufd') === iommufd) {
       // The kernel undoes whatever a failed call began, but for the areas a failed unmap removed.
       const after = report();
-      const range = before === null || after === null ? undefined : unmapRange(request, bytes);
+      const range = before === null || after === null ? undefined : unmapRange(request, argBytes);
       const expected =
         range === undefined || before === null || after === null
           ? before
