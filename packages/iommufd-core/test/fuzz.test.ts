@@ -129,8 +129,8 @@ import { MAX, prng } from './helpers-d.js';
 const PAGE = 4096n;
 const SEEDS = (process.env.FUZZ_SEEDS ?? '1,2,3,4').split(',').map(Number);
 const CALLS = Number(process.env.FUZZ_CALLS ?? 2500);
-/** A minute for the default run; longer runs (FUZZ_SEEDS, FUZZ_CALLS) get 4 ms a call. */
-const TIMEOUT = Math.max(60_000, SEEDS.length * CALLS * 4);
+/** A minute for the default run; longer runs (FUZZ_SEEDS, FUZZ_CALLS) get 10 ms a call (a context grows with its calls). */
+const TIMEOUT = SEEDS.length * CALLS <= 10_000 ? 60_000 : SEEDS.length * CALLS * 10;
 
 /** The SMMUv3 world's devices: a PCI function with ATS, and a platform device with two stream ids. */
 const SMMU_DEVICES = ['0000:00:03.0', 'dma0'] as const;
@@ -1480,6 +1480,15 @@ function graphProblems(r: ContextReport, veventqFds: ReadonlyMap<number, number>
   );
   const vdeviceOf = new Map<string, number>();
   const withFd = new Set(veventqFds.values());
+  // Who holds each HWPT and vIOMMU, counted once (the graph has hundreds of objects in long runs).
+  const count = new Map<string, number>();
+  const add = (key: string): void => {
+    count.set(key, (count.get(key) ?? 0) + 1);
+  };
+  for (const d of r.devices) for (const a of d.attachments) add(`attached ${a.hwpt}`);
+  for (const h of r.hwpts) add(h.viommu === 0 ? `child of ${h.parent}` : `nested on ${h.viommu}`);
+  for (const v of r.viommus) add(`vIOMMU on ${v.parent}`);
+  const live = new Set(r.viommus.map((v) => v.id));
   for (const v of r.viommus) {
     if (new Set(v.vdevices.map((d) => d.virtId)).size !== v.vdevices.length) {
       problems.push(`vIOMMU ${v.id} has a virt_id twice`);
@@ -1504,7 +1513,7 @@ function graphProblems(r: ContextReport, veventqFds: ReadonlyMap<number, number>
       if (q.pending > q.depth) problems.push(`vEVENTQ ${q.id} holds ${q.pending} > ${q.depth}`);
       expectUsers(q.id, withFd.has(q.id) ? 1 : 0, 'its fd');
     }
-    const nested = r.hwpts.filter((h) => h.viommu === v.id).length;
+    const nested = count.get(`nested on ${v.id}`) ?? 0;
     const mapped = v.mmap?.mappings ?? 0;
     expectUsers(
       v.id,
@@ -1513,15 +1522,12 @@ function graphProblems(r: ContextReport, veventqFds: ReadonlyMap<number, number>
     );
   }
   for (const h of r.hwpts) {
-    if (h.viommu !== 0 && !r.viommus.some((v) => v.id === h.viommu)) {
+    if (h.viommu !== 0 && !live.has(h.viommu)) {
       problems.push(`HWPT ${h.id} is on vIOMMU ${h.viommu}, which is not live`);
     }
-    const attached = r.devices.reduce(
-      (n, d) => n + d.attachments.filter((a) => a.hwpt === h.id).length,
-      0,
-    );
-    const children = r.hwpts.filter((c) => c.parent === h.id && c.viommu === 0).length;
-    const viommus = r.viommus.filter((v) => v.parent === h.id).length;
+    const attached = count.get(`attached ${h.id}`) ?? 0;
+    const children = count.get(`child of ${h.id}`) ?? 0;
+    const viommus = count.get(`vIOMMU on ${h.id}`) ?? 0;
     expectUsers(
       h.id,
       attached + children + viommus,
