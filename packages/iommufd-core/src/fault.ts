@@ -27,9 +27,9 @@ import {
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import type { Ucmd } from './dispatch.js';
+import { EventqObject } from './eventq.js';
 import type { Failure } from './io-pagetable.js';
 import { offsets } from './ioas.js';
-import { IommufdObject } from './objects.js';
 
 const ALLOC = offsets('iommu_fault_alloc');
 const RECORD_BYTES = structs.iommu_hwpt_pgfault.sizeof;
@@ -52,41 +52,18 @@ export interface FaultRoute {
 }
 
 /** A FAULT object. */
-export class FaultObject extends IommufdObject {
+export class FaultObject extends EventqObject {
   readonly type = 'FAULT' as const;
   /** Its groups: queued, read and awaiting a response. */
   readonly queue: IopfQueue;
-  /** The fault fd still refers to it. */
-  private fileOpen = false;
 
-  constructor(readonly ctx: IommufdContext) {
-    super();
+  constructor(ctx: IommufdContext) {
+    super(ctx);
     this.queue = new IopfQueue({ onResponse: (r) => this.complete(r) });
   }
 
-  /** The fd now refers to it: it holds the object and the context. */
-  openFile(): void {
-    if (this.fileOpen) return;
-    this.fileOpen = true;
-    this.users++;
-    this.ctx.hold();
-  }
-
-  /** The fault fd's release: drop its references only (catalog 206). */
-  closeFile(): void {
-    if (!this.fileOpen) return;
-    this.fileOpen = false;
-    this.users--;
-    this.ctx.release();
-  }
-
-  /** Whether its fault fd is still open. */
-  get hasOpenFile(): boolean {
-    return this.fileOpen;
-  }
-
   override describe(): string {
-    return this.fileOpen ? `fault ${this.id} (its fault fd is open)` : `fault ${this.id}`;
+    return this.hasOpenFile ? `fault ${this.id} (its fault fd is open)` : `fault ${this.id}`;
   }
 
   /**

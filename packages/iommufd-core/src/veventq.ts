@@ -18,29 +18,28 @@ import {
 } from '@iommufd-sim/uapi-types';
 import type { IommufdContext } from './context.js';
 import type { Ucmd } from './dispatch.js';
+import { EventqObject } from './eventq.js';
 import type { Failure } from './io-pagetable.js';
 import { offsets } from './ioas.js';
-import { IommufdObject } from './objects.js';
 import { getViommu, type ViommuObject } from './viommu.js';
 
 const ALLOC = offsets('iommu_veventq_alloc');
 
 /** A vEVENTQ. */
-export class VeventqObject extends IommufdObject {
+export class VeventqObject extends EventqObject {
   readonly type = 'VEVENTQ' as const;
   /** The queue. */
   readonly queue: VeventQueue;
-  private fileOpen = false;
 
   constructor(
-    readonly ctx: IommufdContext,
+    ctx: IommufdContext,
     /** The vIOMMU whose events it takes (held). */
     readonly viommu: ViommuObject,
     /** enum iommu_veventq_type. */
     readonly eventType: number,
     depth: number,
   ) {
-    super();
+    super(ctx);
     const known = veventRecordSize(eventType);
     // Events of a type no driver reports never arrive; any positive payload size serves
     // (the queue refuses 0, and the kernel takes any type but DEFAULT).
@@ -53,24 +52,8 @@ export class VeventqObject extends IommufdObject {
     viommu.veventqs.set(eventType, this);
   }
 
-  /** The fd now refers to it. */
-  openFile(): void {
-    if (this.fileOpen) return;
-    this.fileOpen = true;
-    this.users++;
-    this.ctx.hold();
-  }
-
-  /** The fd's release: its references only. */
-  closeFile(): void {
-    if (!this.fileOpen) return;
-    this.fileOpen = false;
-    this.users--;
-    this.ctx.release();
-  }
-
   override describe(): string {
-    return `veventq ${this.id} (type 0x${this.eventType.toString(16)} of vIOMMU ${this.viommu.id}${this.fileOpen ? ', its fd is open' : ''})`;
+    return `veventq ${this.id} (type 0x${this.eventType.toString(16)} of vIOMMU ${this.viommu.id}${this.hasOpenFile ? ', its fd is open' : ''})`;
   }
 
   /** read() on the vEVENTQ fd: whole items that fit; 0 when empty; ESPIPE at a nonzero position. */
