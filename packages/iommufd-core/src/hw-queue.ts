@@ -65,7 +65,10 @@ export class HwQueueObject extends IommufdObject {
   }
 
   destroy(): void {
-    if (this.initialized) this.viommu.driver.hwQueueDestroy(this.index);
+    if (this.initialized) {
+      this.viommu.driver.hwQueueDestroy(this.index);
+      if (this.viommu.hwQueues.get(this.index) === this) this.viommu.hwQueues.delete(this.index);
+    }
     this.initialized = false;
     if (this.prev !== null) this.prev.users--;
     this.prev = null;
@@ -162,18 +165,12 @@ export function hwQueueAlloc(ucmd: Ucmd): number {
     return ucmd.fail(prevIndex.errno, prevIndex.reason);
   }
   q.initialized = true;
-  if (prevIndex >= 0) {
-    const prev = ctx.objects
-      .all()
-      .find(
-        (o): o is HwQueueObject =>
-          o instanceof HwQueueObject && o.viommu === viommu && o.index === prevIndex && o !== q,
-      );
-    if (prev !== undefined) {
-      prev.users++;
-      q.prev = prev;
-    }
+  const prev = prevIndex >= 0 ? viommu.hwQueues.get(prevIndex) : undefined;
+  if (prev !== undefined) {
+    prev.users++;
+    q.prev = prev;
   }
+  viommu.hwQueues.set(index, q);
   ucmd.setU32(ALLOC.out_hw_queue_id as number, q.id);
   const rc = ucmd.respond();
   if (rc !== 0) {

@@ -58,7 +58,7 @@ function failWith(ucmd: Ucmd, f: Failure): number {
 }
 
 /** iommufd_get_object of one type: the live object, or ENOENT saying what `id` is instead. */
-function getTyped<T>(ucmd: Ucmd, id: number, type: ObjectType, what: string): T | number {
+export function getTyped<T>(ucmd: Ucmd, id: number, type: ObjectType, what: string): T | number {
   const obj = ucmd.ctx.objects.get(id, type);
   if (obj !== undefined) return obj as T;
   const other = ucmd.ctx.objects.get(id);
@@ -71,7 +71,7 @@ function getTyped<T>(ucmd: Ucmd, id: number, type: ObjectType, what: string): T 
 }
 
 /** iommufd_get_device. */
-function getDevice(ucmd: Ucmd, id: number): DeviceObject | number {
+export function getDevice(ucmd: Ucmd, id: number): DeviceObject | number {
   return getTyped<DeviceObject>(ucmd, id, 'DEVICE', 'a device');
 }
 
@@ -384,7 +384,7 @@ const SET_DIRTY = offsets('iommu_hwpt_set_dirty_tracking');
 const GET_DIRTY = offsets('iommu_hwpt_get_dirty_bitmap');
 
 /** iommufd_get_hwpt_paging. */
-function getHwptPaging(ucmd: Ucmd, id: number): HwptPagingObject | number {
+export function getHwptPaging(ucmd: Ucmd, id: number): HwptPagingObject | number {
   return getTyped<HwptPagingObject>(ucmd, id, 'HWPT_PAGING', 'a paging HWPT');
 }
 

@@ -8,7 +8,6 @@
 import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import { HwptNestedObject, type HwptObject, HwptPagingObject } from './hw-pagetable.js';
-import { HwQueueObject } from './hw-queue.js';
 import type { IoasObject } from './ioas.js';
 import type { IommufdObject } from './objects.js';
 import type { ViommuObject } from './viommu.js';
@@ -183,11 +182,11 @@ export function reportContext(ctx: IommufdContext): ContextReport {
       })),
     viommus: objects
       .filter((o): o is ViommuObject => o.type === 'VIOMMU' && o.state === 'live')
-      .map((v) => reportViommu(v, objects)),
+      .map(reportViommu),
   };
 }
 
-function reportViommu(v: ViommuObject, objects: readonly IommufdObject[]): ViommuReport {
+function reportViommu(v: ViommuObject): ViommuReport {
   return {
     id: v.id,
     driver: v.driver.name,
@@ -216,11 +215,9 @@ function reportViommu(v: ViommuObject, objects: readonly IommufdObject[]): Viomm
           lost: st.lost,
         };
       }),
-    hwQueues: objects
-      .filter(
-        (o): o is HwQueueObject =>
-          o instanceof HwQueueObject && o.viommu === v && o.state === 'live',
-      )
+    hwQueues: [...v.hwQueues.values()]
+      .filter((q) => q.state === 'live')
+      .sort((a, b) => a.index - b.index)
       .map((q) => ({ id: q.id, index: q.index, iova: q.baseIova, length: q.length })),
     mmap:
       v.mmapRegion === null

@@ -33,6 +33,8 @@ import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import type { Ucmd } from './dispatch.js';
 import type { HwptPagingObject } from './hw-pagetable.js';
+import type { HwQueueObject } from './hw-queue.js';
+import { getDevice, getHwptPaging, getTyped } from './hwpt.js';
 import { offsets } from './ioas.js';
 import type { MmapRegionEntry } from './mmap-regions.js';
 import { IommufdObject, type ObjectType } from './objects.js';
@@ -47,6 +49,8 @@ export class ViommuObject extends IommufdObject {
   readonly type = 'VIOMMU' as const;
   /** Its vEVENTQs, by type (one each). */
   readonly veventqs = new Map<number, VeventqObject>();
+  /** Its HW queues, by index (the driver took each index). */
+  readonly hwQueues = new Map<number, HwQueueObject>();
   /** Its vDEVICE objects, by virt_id. */
   readonly vdeviceObjects = new Map<bigint, VdeviceObject>();
   /** The region its driver published for mmap, if any. */
@@ -129,22 +133,9 @@ export class VdeviceObject extends IommufdObject {
   }
 }
 
-/** iommufd_get_object of one type with a reason: the object, or -ENOENT. */
-function lookup<T>(ucmd: Ucmd, id: number, type: ObjectType, what: string): T | number {
-  const obj = ucmd.ctx.objects.get(id, type);
-  if (obj !== undefined) return obj as T;
-  const other = ucmd.ctx.objects.get(id);
-  return ucmd.fail(
-    ENOENT,
-    other === undefined
-      ? `there is no object ${id}`
-      : `object ${id} is a ${other.type}, not ${what}`,
-  );
-}
-
 /** iommufd_get_viommu. */
 export function getViommu(ucmd: Ucmd, id: number): ViommuObject | number {
-  return lookup<ViommuObject>(ucmd, id, 'VIOMMU', 'a vIOMMU');
+  return getTyped<ViommuObject>(ucmd, id, 'VIOMMU', 'a vIOMMU');
 }
 
 /**
@@ -165,14 +156,14 @@ export function viommuAlloc(ucmd: Ucmd): number {
   if (type === IOMMU_VIOMMU_TYPE_DEFAULT) {
     return ucmd.fail(EOPNOTSUPP, 'type 0 (IOMMU_VIOMMU_TYPE_DEFAULT) is reserved');
   }
-  const idev = lookup<DeviceObject>(ucmd, ucmd.u32(ALLOC.dev_id as number), 'DEVICE', 'a device');
+  const idev = getDevice(ucmd, ucmd.u32(ALLOC.dev_id as number));
   if (typeof idev === 'number') return idev;
   const { iommu } = idev.hostDevice;
   const support = ctx.host.viommuSupport(iommu);
   const unsupported = viommuTypeProblem(type, iommu, support);
   if (unsupported !== undefined) return ucmd.fail(unsupported.errno, unsupported.reason);
   const hwptId = ucmd.u32(ALLOC.hwpt_id as number);
-  const hwpt = lookup<HwptPagingObject>(ucmd, hwptId, 'HWPT_PAGING', 'a paging HWPT');
+  const hwpt = getHwptPaging(ucmd, hwptId);
   if (typeof hwpt === 'number') return hwpt;
   if (!hwpt.nestParent) {
     return ucmd.fail(EINVAL, `HWPT ${hwptId} was not allocated with IOMMU_HWPT_ALLOC_NEST_PARENT`);
@@ -224,7 +215,7 @@ export function vdeviceAlloc(ucmd: Ucmd): number {
   const virtId = ucmd.u64(VDEV.virt_id as number);
   const viommu = getViommu(ucmd, ucmd.u32(VDEV.viommu_id as number));
   if (typeof viommu === 'number') return viommu;
-  const idev = lookup<DeviceObject>(ucmd, ucmd.u32(VDEV.dev_id as number), 'DEVICE', 'a device');
+  const idev = getDevice(ucmd, ucmd.u32(VDEV.dev_id as number));
   if (typeof idev === 'number') return idev;
   const { iommu, device, name } = idev.hostDevice;
   if (iommu !== viommu.driver.iommu) {
