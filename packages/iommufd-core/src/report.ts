@@ -9,7 +9,6 @@ import type { IommufdContext } from './context.js';
 import type { DeviceObject } from './device.js';
 import { HwptNestedObject, type HwptObject, HwptPagingObject } from './hw-pagetable.js';
 import type { IoasObject } from './ioas.js';
-import type { IommufdObject } from './objects.js';
 import type { ViommuObject } from './viommu.js';
 
 /** One object. */
