@@ -13,13 +13,7 @@
  */
 
 import type { Device, IommuDomain } from '@iommufd-sim/hw-models';
-import {
-  EEXIST,
-  EINVAL,
-  ENOENT,
-  EOPNOTSUPP,
-  IOMMU_VIOMMU_TYPE_DEFAULT,
-} from '@iommufd-sim/uapi-types';
+import { EEXIST, EINVAL, EOPNOTSUPP, IOMMU_VIOMMU_TYPE_DEFAULT } from '@iommufd-sim/uapi-types';
 import {
   createViommuDriver,
   type GuestEvent,
@@ -37,7 +31,7 @@ import type { HwQueueObject } from './hw-queue.js';
 import { getDevice, getHwptPaging, getTyped } from './hwpt.js';
 import { offsets } from './ioas.js';
 import type { MmapRegionEntry } from './mmap-regions.js';
-import { IommufdObject, type ObjectType } from './objects.js';
+import { IommufdObject } from './objects.js';
 import { userData } from './user-data.js';
 import type { VeventqObject } from './veventq.js';
 
